@@ -1,0 +1,364 @@
+//! The block form: `atomic(async { .. })` and the `Atomic` builder. `#[transactional]`
+//! expands to it.
+
+use std::future::Future;
+use std::panic::{resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tracing::Instrument;
+
+use crate::conn::Begin;
+use crate::context;
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::frame::{Frame, FrameGuard, FrameSpec, Outcome};
+
+/// How a frame relates to the transaction it is called in (`propagation = ..`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// A savepoint inside a transaction; a new transaction outside one (the default).
+    #[default]
+    Nested,
+    /// Run in the enclosing frame without a savepoint; an `Err` marks the whole transaction
+    /// rollback-only. Outside a transaction: begins one.
+    Join,
+    /// Like `Nested`, but outside a transaction fails with [`Error::NoTransaction`].
+    Mandatory,
+    /// An independent transaction. On SQLite a second write transaction on the database the
+    /// task is already writing to would wait for itself, so that is an error.
+    RequiresNew,
+}
+
+/// The isolation level of an outermost transaction (`isolation = ..`).
+///
+/// SQLite transactions are always serializable, which satisfies every level; the level
+/// matters on backends with weaker defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// Each statement sees what was committed before it began.
+    ReadCommitted,
+    /// The transaction sees one snapshot.
+    RepeatableRead,
+    /// The transaction behaves as if it ran alone.
+    Serializable,
+}
+
+/// Options for one transactional block; [`Atomic::run`] runs a future in it.
+///
+/// ```
+/// # async fn demo() -> Result<(), transactional::Error> {
+/// use transactional::{Atomic, Database, Propagation};
+/// let db = Database::open_in_memory().await?;
+/// let n: i64 = Atomic::new()
+///     .db(db.clone())
+///     .run(async {
+///         let tx = transactional::current()?;
+///         tx.execute_batch("CREATE TABLE t(x)").await?;
+///         tx.execute("INSERT INTO t VALUES (?1)", (1,)).await?;
+///         tx.query_row("SELECT count(*) FROM t", ()).await?.get(0)
+///     })
+///     .await?;
+/// assert_eq!(n, 1);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use = "an Atomic does nothing until `.run(..)` is awaited"]
+pub struct Atomic {
+    db: Option<Database>,
+    propagation: Propagation,
+    begin: Begin,
+    isolation: Option<Isolation>,
+    read_only: bool,
+    retries: u32,
+    timeout: Option<Duration>,
+    name: Option<&'static str>,
+}
+
+/// Runs `body` in a transaction: a savepoint inside the current one, else a new transaction
+/// on the default database. The same as `Atomic::new().run(body)`.
+pub async fn atomic<F, T, E>(body: F) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: From<Error>,
+{
+    Atomic::new().run(body).await
+}
+
+/// Where a frame's body runs.
+enum Plan {
+    /// In the current frame, without a savepoint (`Join` inside a transaction).
+    Join(Arc<Frame>),
+    /// In a new savepoint under the current frame.
+    Savepoint(Arc<Frame>),
+    /// In a new outermost transaction.
+    Begin(Database),
+}
+
+impl Atomic {
+    /// Default options: `propagation = nested`, `begin = immediate`, no timeout, no retries.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The database of an outermost transaction. Inside a transaction on another database,
+    /// the frame becomes an outermost transaction on this one.
+    pub fn db(mut self, db: Database) -> Self {
+        self.db = Some(db);
+        self
+    }
+
+    /// See [`Propagation`].
+    pub fn propagation(mut self, propagation: Propagation) -> Self {
+        self.propagation = propagation;
+        self
+    }
+
+    /// How an outermost write transaction begins; see [`Begin`].
+    pub fn begin(mut self, begin: Begin) -> Self {
+        self.begin = begin;
+        self
+    }
+
+    /// The isolation level of an outermost transaction; see [`Isolation`].
+    pub fn isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = Some(isolation);
+        self
+    }
+
+    /// Writes fail with [`Error::ReadOnly`]. An outermost read-only transaction on a file
+    /// database runs on a reader connection, beside the writer.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Re-run an outermost transaction up to `retries` more times when it fails with a
+    /// transient error (busy/locked). Only [`Atomic::run_retrying`] can re-run a body.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Roll the frame back and fail with [`Error::Timeout`] when its body runs longer.
+    /// Needs a tokio runtime with the time driver enabled.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// A readable name for spans and error messages (never used in SQL).
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Runs `body` in the frame these options describe and ends the frame by how the body
+    /// ends: `Ok` commits (or releases the savepoint); `Err` rolls back and returns the
+    /// body's error unchanged; a panic rolls back and then continues; dropping this future
+    /// rolls back.
+    pub async fn run<F, T, E>(self, body: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<Error>,
+    {
+        match self.plan()? {
+            Plan::Join(frame) => self.run_joined(frame, body).await,
+            Plan::Savepoint(parent) => {
+                let guard = FrameGuard::savepoint(&parent, self.spec()).await?;
+                self.run_in_frame(guard, body).await
+            }
+            Plan::Begin(db) => {
+                let guard = FrameGuard::begin(&db, self.begin, self.spec()).await?;
+                self.run_in_frame(guard, body).await
+            }
+        }
+    }
+
+    /// Like [`run`](Atomic::run), but `make_body` builds the body afresh for each attempt, so
+    /// an outermost transaction that fails with a transient error (busy/locked) is rolled
+    /// back and run again, up to [`retries`](Atomic::retries) more times, with jittered
+    /// exponential backoff. Inside an enclosing transaction the body runs once and the
+    /// failure goes up to the outermost transaction, which alone can be re-run.
+    pub async fn run_retrying<M, F, T, E>(self, mut make_body: M) -> Result<T, E>
+    where
+        M: FnMut() -> F,
+        F: Future<Output = Result<T, E>>,
+        E: From<Error>,
+    {
+        let mut attempt = 0;
+        loop {
+            let plan = self.plan()?;
+            let Plan::Begin(db) = plan else {
+                return self.clone().run(make_body()).await;
+            };
+            let outcome = match FrameGuard::begin(&db, self.begin, self.spec()).await {
+                Ok(guard) => {
+                    let txn = guard.frame().txn.clone();
+                    let result = self.clone().run_in_frame(guard, make_body()).await;
+                    let transient = txn.saw_transient.load(Ordering::Acquire);
+                    match result {
+                        Err(err) if transient => Err(err),
+                        other => return other,
+                    }
+                }
+                Err(err) if err.is_transient() => Err(E::from(err)),
+                Err(err) => return Err(err.into()),
+            };
+            if attempt >= self.retries {
+                return outcome;
+            }
+            attempt += 1;
+            tracing::debug!(attempt, db = db.label(), "transient failure; retrying the transaction");
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+
+    fn spec(&self) -> FrameSpec {
+        FrameSpec {
+            name: self.name,
+            read_only: self.read_only,
+        }
+    }
+
+    fn plan(&self) -> Result<Plan> {
+        let current = context::current_frame();
+        // A frame that names another database than the current transaction's starts its own.
+        let current = current.filter(|frame| match &self.db {
+            Some(db) => db.same_as(&frame.txn.db),
+            None => true,
+        });
+        let own_db = || {
+            self.db
+                .clone()
+                .or_else(Database::default_database)
+                .ok_or(Error::NoDatabase)
+        };
+        match (self.propagation, current) {
+            (Propagation::Join, Some(frame)) => Ok(Plan::Join(frame)),
+            (Propagation::Nested | Propagation::Mandatory, Some(frame)) => {
+                Ok(Plan::Savepoint(frame))
+            }
+            (Propagation::Mandatory, None) => Err(Error::NoTransaction),
+            (Propagation::Join | Propagation::Nested, None) => own_db().map(Plan::Begin),
+            (Propagation::RequiresNew, current) => {
+                let db = match &current {
+                    Some(frame) => frame.txn.db.clone(),
+                    None => own_db()?,
+                };
+                let writes = !(self.read_only && db.inner.readers.is_some());
+                if let Some(frame) = current.filter(|f| f.txn.on_writer && writes) {
+                    return Err(Error::Unsupported(format!(
+                        "propagation = \"requires_new\" inside {} would wait for that \
+                         transaction's own write lock forever: SQLite has one writer per \
+                         database. Use nested (a savepoint), or read_only on a file database",
+                        frame.root()
+                    )));
+                }
+                Ok(Plan::Begin(db))
+            }
+        }
+    }
+
+    /// Runs the body in an open frame and ends the frame by the body's outcome.
+    async fn run_in_frame<F, T, E>(self, guard: FrameGuard, body: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<Error>,
+    {
+        let frame = guard.frame().clone();
+        let span = tracing::debug_span!(
+            "transactional",
+            db = frame.txn.db.label(),
+            id = frame.id,
+            depth = frame.depth,
+            name = frame.name,
+            isolation = ?self.isolation,
+        );
+        let body = context::scope(frame, body);
+        let outcome = AssertUnwindSafe(with_timeout(self.timeout, body))
+            .catch_unwind()
+            .instrument(span)
+            .await;
+        match outcome {
+            Ok(Ok(Ok(value))) => guard.end(Outcome::Commit).await.map(|()| value).map_err(E::from),
+            Ok(Ok(Err(err))) => {
+                log_rollback_failure(guard.end(Outcome::Rollback).await);
+                Err(err)
+            }
+            Ok(Err(timeout)) => {
+                log_rollback_failure(guard.end(Outcome::Rollback).await);
+                Err(E::from(timeout))
+            }
+            Err(panic) => {
+                log_rollback_failure(guard.end(Outcome::Rollback).await);
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// `Join`: the body runs in the enclosing frame; any failure dooms the transaction.
+    async fn run_joined<F, T, E>(self, frame: Arc<Frame>, body: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<Error>,
+    {
+        let doom = DoomOnDrop(Some(frame));
+        let outcome = AssertUnwindSafe(with_timeout(self.timeout, body))
+            .catch_unwind()
+            .await;
+        match outcome {
+            Ok(Ok(Ok(value))) => {
+                doom.disarm();
+                Ok(value)
+            }
+            Ok(Ok(Err(err))) => Err(err),
+            Ok(Err(timeout)) => Err(E::from(timeout)),
+            Err(panic) => resume_unwind(panic),
+        }
+    }
+}
+
+/// Marks the transaction of a joined frame rollback-only unless disarmed: covers `Err`,
+/// timeout, panic and cancellation alike.
+struct DoomOnDrop(Option<Arc<Frame>>);
+
+impl DoomOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for DoomOnDrop {
+    fn drop(&mut self) {
+        if let Some(frame) = self.0.take() {
+            frame.txn.rollback_only.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Runs `body`, giving up with [`Error::Timeout`] after `limit` (dropping the body, which
+/// rolls back the savepoints it opened).
+async fn with_timeout<F: Future>(limit: Option<Duration>, body: F) -> Result<F::Output> {
+    match limit {
+        None => Ok(body.await),
+        Some(limit) => tokio::time::timeout(limit, body)
+            .await
+            .map_err(|_| Error::Timeout(limit)),
+    }
+}
+
+fn log_rollback_failure(result: Result<()>) {
+    if let Err(error) = result {
+        tracing::error!(%error, "rollback after a failed body failed; the body's error is returned");
+    }
+}
+
+/// Exponential backoff from 5 ms, capped at 1 s, with full jitter.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = Duration::from_millis(5 << attempt.min(8)).min(Duration::from_secs(1));
+    ceiling.mul_f64(fastrand::f64())
+}

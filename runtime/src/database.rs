@@ -1,0 +1,279 @@
+//! `Database`: the handle users open and pass around, and its settings.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::conn::Conn;
+use crate::error::{Error, Result};
+
+/// A SQLite database: one writer connection shared by the transactions of all tasks (in
+/// turn), plus reader connections for read-only transactions on file databases.
+///
+/// Cheap to clone; all clones are the same database.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) inner: Arc<DbInner>,
+}
+
+pub(crate) struct DbInner {
+    pub(crate) id: u64,
+    label: String,
+    pub(crate) writer: Arc<Conn>,
+    /// Outermost write transactions queue here (tokio's mutex is FIFO), so the library's own
+    /// tasks never meet `SQLITE_BUSY` from each other.
+    pub(crate) writer_lock: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) readers: Option<ReaderPool>,
+}
+
+/// Settings for opening a [`Database`]; see [`Database::builder`].
+#[derive(Clone, Debug)]
+pub struct DatabaseBuilder {
+    busy_timeout: Duration,
+    readers: usize,
+    statement_cache: usize,
+    pragmas: Vec<(String, String)>,
+}
+
+impl Default for DatabaseBuilder {
+    fn default() -> Self {
+        DatabaseBuilder {
+            busy_timeout: Duration::from_secs(5),
+            readers: 4,
+            statement_cache: 256,
+            pragmas: Vec::new(),
+        }
+    }
+}
+
+impl DatabaseBuilder {
+    /// How long a statement waits for a lock held by *another* connection or process before
+    /// failing with [`Error::Busy`] (default 5 s). Transactions of this `Database` never wait
+    /// on each other through SQLite: they queue in the library.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Number of reader connections for outermost read-only transactions on a file database
+    /// (default 4; 0 runs read-only transactions on the writer). In-memory databases have none.
+    pub fn readers(mut self, readers: usize) -> Self {
+        self.readers = readers;
+        self
+    }
+
+    /// Capacity of each connection's prepared-statement cache (default 256).
+    pub fn statement_cache_capacity(mut self, capacity: usize) -> Self {
+        self.statement_cache = capacity;
+        self
+    }
+
+    /// A `PRAGMA name = value` applied to every connection after the built-in settings, e.g.
+    /// `.pragma("synchronous", "FULL")` or `.pragma("foreign_keys", "OFF")`. The name must be
+    /// a plain identifier; `open` fails with an error otherwise.
+    pub fn pragma(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.pragmas.push((name.into(), value.into()));
+        self
+    }
+
+    /// Opens (creating if needed) the database file at `path` in WAL mode.
+    pub async fn open(self, path: impl AsRef<Path>) -> Result<Database> {
+        let path = path.as_ref().to_path_buf();
+        blocking(move || self.open_file(path)).await
+    }
+
+    /// Opens a private in-memory database. It has only the writer connection, so read-only
+    /// transactions take their turn on it.
+    pub async fn open_in_memory(self) -> Result<Database> {
+        blocking(move || {
+            let writer = self.configure(Connection::open_in_memory()?, false)?;
+            Ok(self.assemble(":memory:".to_owned(), writer, Vec::new()))
+        })
+        .await
+    }
+
+    fn open_file(&self, path: PathBuf) -> Result<Database> {
+        let writer = self.configure(Connection::open(&path)?, true)?;
+        let readers = (0..self.readers)
+            .map(|_| {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI;
+                self.configure(Connection::open_with_flags(&path, flags)?, false)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.assemble(path.display().to_string(), writer, readers))
+    }
+
+    fn configure(&self, conn: Connection, writer_of_file: bool) -> Result<Connection> {
+        conn.set_prepared_statement_cache_capacity(self.statement_cache);
+        conn.busy_timeout(self.busy_timeout)?;
+        if writer_of_file {
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::Unsupported(format!(
+                    "could not switch the database to WAL mode (journal_mode is {mode})"
+                )));
+            }
+            // WAL makes NORMAL durable against application crashes; users who need
+            // durability against power loss set `.pragma("synchronous", "FULL")`.
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        for (name, value) in &self.pragmas {
+            if !is_identifier(name) {
+                return Err(Error::Unsupported(format!(
+                    "`{name}` is not a pragma name (expected letters, digits and `_`)"
+                )));
+            }
+            conn.pragma_update(None, name, value)
+                .map_err(|e| Error::sqlite(e, Some(&format!("PRAGMA {name} = {value}"))))?;
+        }
+        Ok(conn)
+    }
+
+    fn assemble(&self, label: String, writer: Connection, readers: Vec<Connection>) -> Database {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let readers = (!readers.is_empty()).then(|| ReaderPool::new(readers));
+        Database {
+            inner: Arc::new(DbInner {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                label,
+                writer: Arc::new(Conn::new(writer)),
+                writer_lock: Arc::new(tokio::sync::Mutex::new(())),
+                readers,
+            }),
+        }
+    }
+}
+
+impl Database {
+    /// Settings for opening a database.
+    pub fn builder() -> DatabaseBuilder {
+        DatabaseBuilder::default()
+    }
+
+    /// Opens (creating if needed) the database file at `path` with default settings.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Database> {
+        Database::builder().open(path).await
+    }
+
+    /// Opens a private in-memory database with default settings.
+    pub async fn open_in_memory() -> Result<Database> {
+        Database::builder().open_in_memory().await
+    }
+
+    /// Makes this the database of outermost transactions that name none (`db = ..`) and
+    /// start outside any transaction. Replaces an earlier default.
+    pub fn set_default(&self) {
+        *DEFAULT.write().unwrap_or_else(|p| p.into_inner()) = Some(self.clone());
+    }
+
+    /// The process default set by [`Database::set_default`], if any.
+    pub fn default_database() -> Option<Database> {
+        DEFAULT.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The file path this database was opened with, or `:memory:`.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
+    pub(crate) fn same_as(&self, other: &Database) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+static DEFAULT: RwLock<Option<Database>> = RwLock::new(None);
+
+impl AsRef<Database> for Database {
+    fn as_ref(&self) -> &Database {
+        self
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("id", &self.inner.id)
+            .field("label", &self.inner.label)
+            .finish()
+    }
+}
+
+/// Reader connections for read-only transactions (WAL lets them run beside the writer).
+pub(crate) struct ReaderPool {
+    idle: Mutex<Vec<Arc<Conn>>>,
+    available: Arc<Semaphore>,
+}
+
+/// A reader connection checked out for one read-only transaction; returned on drop.
+pub(crate) struct ReaderLease {
+    pub(crate) conn: Arc<Conn>,
+    db: Database,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ReaderPool {
+    fn new(conns: Vec<Connection>) -> Self {
+        let available = Arc::new(Semaphore::new(conns.len()));
+        let idle = conns.into_iter().map(|c| Arc::new(Conn::new(c))).collect();
+        ReaderPool {
+            idle: Mutex::new(idle),
+            available,
+        }
+    }
+}
+
+impl Database {
+    /// Waits for an idle reader connection, or `None` when this database has none.
+    pub(crate) async fn lease_reader(&self) -> Option<ReaderLease> {
+        let pool = self.inner.readers.as_ref()?;
+        let permit = pool
+            .available
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the reader semaphore is never closed");
+        let conn = pool
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .expect("a reader permit always comes with an idle reader");
+        Some(ReaderLease {
+            conn,
+            db: self.clone(),
+            _permit: permit,
+        })
+    }
+}
+
+impl Drop for ReaderLease {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.db.inner.readers {
+            pool.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(self.conn.clone());
+        }
+    }
+}
+
+/// Runs blocking work (opening files, setting WAL) off the async executor.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Background(e.to_string()))?
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}

@@ -1,0 +1,122 @@
+//! The one error type of the library.
+
+use std::time::Duration;
+
+/// Everything that can go wrong in a transaction.
+///
+/// A body's own error is never replaced by one of these: when a body fails and the rollback
+/// that follows fails too, the body's error is returned and the rollback failure is logged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// SQLite reported an error for a statement; `sql` is the statement when there was one.
+    #[error("sqlite: {source}{}", sql_suffix(.sql))]
+    Sqlite {
+        /// What rusqlite reported.
+        #[source]
+        source: rusqlite::Error,
+        /// The statement that failed, when the error belongs to one.
+        sql: Option<String>,
+    },
+
+    /// The database stayed locked by another connection or process for longer than the
+    /// busy timeout.
+    #[error("database is busy: {detail}")]
+    Busy {
+        /// What was locked and for how long we waited.
+        detail: String,
+        /// The underlying SQLite error, when SQLite reported it.
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+
+    /// The frame ran longer than its `timeout` and was rolled back.
+    #[error("transaction timed out after {0:?} and was rolled back")]
+    Timeout(Duration),
+
+    /// A write was attempted in a read-only transaction.
+    #[error("attempt to write in a read-only transaction")]
+    ReadOnly,
+
+    /// `propagation = "mandatory"` (or `transactional::current()`) outside any transaction.
+    #[error("no transaction is active in this task (propagation = \"mandatory\", or `current()` outside a #[transactional] fn)")]
+    NoTransaction,
+
+    /// An outermost transaction had no database: no `db = ..`, no enclosing transaction and no
+    /// default database.
+    #[error("no database for this transaction: pass `db = ..`, call it inside a transaction, or call `Database::set_default`")]
+    NoDatabase,
+
+    /// The wait could never end: the task waits for a frame whose turn is held by one of its
+    /// own descendants.
+    #[error("deadlock: {0}")]
+    Deadlock(String),
+
+    /// The frame this handle belongs to has already ended (committed, released or rolled back).
+    #[error("transaction {0} has already ended")]
+    TransactionClosed(String),
+
+    /// The transaction was marked rollback-only (an inner `propagation = "join"` frame
+    /// failed), so it was rolled back instead of committed.
+    #[error("transaction was marked rollback-only by a failed inner frame and has been rolled back")]
+    RollbackOnly,
+
+    /// The requested combination cannot be honoured by this backend.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+
+    /// Blocking work handed to a background thread did not come back (the thread panicked
+    /// or the runtime shut down).
+    #[error("background task failed: {0}")]
+    Background(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn sql_suffix(sql: &Option<String>) -> String {
+    match sql {
+        Some(sql) => format!(" (in `{sql}`)"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// Wraps a rusqlite error that belongs to statement `sql`, classifying lock errors as
+    /// [`Error::Busy`].
+    pub(crate) fn sqlite(source: rusqlite::Error, sql: Option<&str>) -> Self {
+        if is_busy(&source) {
+            let detail = match sql {
+                Some(sql) => format!("`{sql}` waited for a lock held by another connection"),
+                None => "waited for a lock held by another connection".to_owned(),
+            };
+            return Error::Busy {
+                detail,
+                source: Some(source),
+            };
+        }
+        Error::Sqlite {
+            source,
+            sql: sql.map(str::to_owned),
+        }
+    }
+
+    /// True for failures that go away when the whole transaction is tried again:
+    /// a busy or locked database.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Busy { .. })
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(source: rusqlite::Error) -> Self {
+        Error::sqlite(source, None)
+    }
+}
+
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}

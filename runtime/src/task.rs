@@ -1,0 +1,152 @@
+//! Carrying the current transaction into other tasks: `spawn` and `TaskGroup`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::resume_unwind;
+
+use tokio::task::{JoinError, JoinHandle, JoinSet};
+
+use crate::context;
+use crate::error::Error;
+
+/// `tokio::spawn`, carrying the current transaction: the spawned task's statements and
+/// `#[transactional]` calls run in the frame that was current here, as savepoints ordered
+/// with those of every other task of the transaction.
+///
+/// Outside a transaction it is exactly `tokio::spawn`. Inside a `#[transactional]` body,
+/// the attribute rewrites `tokio::spawn(..)` to this. A task that outlives the frame it
+/// carries gets [`Error::TransactionClosed`] from its statements.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(context::carry(future))
+}
+
+/// A group of concurrent tasks that share the current transaction, structured like Python's
+/// `asyncio.TaskGroup`.
+///
+/// - [`spawn`](TaskGroup::spawn) starts a task in the current frame (the transaction or
+///   savepoint of the task that calls it).
+/// - [`join_all`](TaskGroup::join_all) waits for all and returns their results in spawn
+///   order; the first error cancels the rest (their savepoints roll back) and is returned.
+/// - A child's panic cancels the rest and resumes in the task that joins.
+/// - Dropping the group aborts its children; their savepoints roll back.
+///
+/// ```
+/// # async fn demo() -> Result<(), transactional::Error> {
+/// use transactional::{Atomic, Database, TaskGroup};
+/// let db = Database::open_in_memory().await?;
+/// Atomic::new().db(db.clone()).run(async {
+///     transactional::current()?.execute_batch("CREATE TABLE t(x)").await?;
+///     let mut group = TaskGroup::new();
+///     for i in 0..10 {
+///         group.spawn(transactional::atomic(async move {
+///             transactional::current()?.execute("INSERT INTO t VALUES (?1)", (i,)).await
+///         }));
+///     }
+///     let inserted: Vec<usize> = group.join_all().await?;
+///     assert_eq!(inserted, vec![1; 10]);
+///     Ok::<_, transactional::Error>(())
+/// }).await?;
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+pub struct TaskGroup<T = (), E = Error> {
+    tasks: JoinSet<(usize, Result<T, E>)>,
+    spawned: usize,
+}
+
+impl<T, E> Default for TaskGroup<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, E> TaskGroup<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// An empty group.
+    pub fn new() -> Self {
+        TaskGroup {
+            tasks: JoinSet::new(),
+            spawned: 0,
+        }
+    }
+
+    /// Starts `future` as a task in the current frame.
+    pub fn spawn<F>(&mut self, future: F)
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let index = self.spawned;
+        self.spawned += 1;
+        self.tasks
+            .spawn(context::carry(async move { (index, future.await) }));
+    }
+
+    /// Number of tasks not yet joined.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// True when every task has been joined.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Waits for the next task to finish and returns its result, or `None` when the group is
+    /// empty. A child's panic resumes here.
+    pub async fn join_next(&mut self) -> Option<Result<T, E>> {
+        let joined = self.tasks.join_next().await?;
+        Some(unwrap_joined(joined).1)
+    }
+
+    /// Waits for every task; `Ok` holds their values in spawn order. The first error
+    /// cancels the tasks still running, waits until they have rolled back, and is returned.
+    pub async fn join_all(mut self) -> Result<Vec<T>, E> {
+        let mut done = BTreeMap::new();
+        while let Some(joined) = self.tasks.join_next().await {
+            let (index, result) = match joined {
+                Ok(joined) => joined,
+                Err(err) => {
+                    self.tasks.shutdown().await;
+                    let _ = unwrap_joined::<(usize, Result<T, E>)>(Err(err));
+                    unreachable!("unwrap_joined resumes or panics on every JoinError");
+                }
+            };
+            match result {
+                Ok(value) => {
+                    done.insert(index, value);
+                }
+                Err(err) => {
+                    self.tasks.shutdown().await;
+                    return Err(err);
+                }
+            }
+        }
+        Ok(done.into_values().collect())
+    }
+
+    /// Cancels every task and waits until they have stopped (and rolled back).
+    pub async fn shutdown(&mut self) {
+        self.tasks.shutdown().await;
+    }
+}
+
+/// A child's panic resumes in the joining task; a child cancelled from outside the group
+/// can only mean the runtime is shutting down.
+fn unwrap_joined<R>(joined: Result<R, JoinError>) -> R {
+    match joined {
+        Ok(value) => value,
+        Err(err) if err.is_panic() => resume_unwind(err.into_panic()),
+        Err(err) => panic!("a TaskGroup task was cancelled outside the group: {err}"),
+    }
+}

@@ -1,0 +1,238 @@
+//! `Tx`: the statement API of a frame.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rusqlite::types::{FromSql, FromSqlError, Value, ValueRef};
+use fallible_iterator::FallibleIterator;
+use rusqlite::{Connection, Params, Statement};
+
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+
+/// A handle to one frame (the transaction or a savepoint) of the current task, obtained from
+/// [`current()`](crate::current).
+///
+/// Each method waits for the frame's turn, so it runs only while no savepoint of a sibling
+/// task is open under the frame, then runs the statement on the connection directly, on the
+/// calling thread. Parameters are tuples of ordinary Rust values (or
+/// [`params!`](crate::params)); they may borrow from the caller.
+///
+/// A handle outlives its frame harmlessly: once the frame has ended, every method fails with
+/// [`Error::TransactionClosed`].
+#[derive(Clone)]
+pub struct Tx {
+    frame: Arc<Frame>,
+}
+
+impl Tx {
+    pub(crate) fn new(frame: Arc<Frame>) -> Self {
+        Tx { frame }
+    }
+
+    /// Runs one statement and returns the number of rows it changed.
+    pub async fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
+        self.with_connection(|conn| {
+            let mut stmt = self.prepare(conn, sql)?;
+            stmt.execute(params).map_err(|e| Error::sqlite(e, Some(sql)))
+        })
+        .await
+    }
+
+    /// Runs several `;`-separated statements without parameters.
+    pub async fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.with_connection(|conn| {
+            if self.frame.read_only {
+                let mut batch = rusqlite::Batch::new(conn, sql);
+                while let Some(stmt) = batch.next().map_err(|e| Error::sqlite(e, Some(sql)))? {
+                    if !stmt.readonly() {
+                        return Err(Error::ReadOnly);
+                    }
+                }
+            }
+            conn.execute_batch(sql)
+                .map_err(|e| Error::sqlite(e, Some(sql)))
+        })
+        .await
+    }
+
+    /// Runs a query and returns all its rows.
+    pub async fn query<P: Params>(&self, sql: &str, params: P) -> Result<Vec<Row>> {
+        self.with_connection(|conn| {
+            let mut stmt = self.prepare(conn, sql)?;
+            collect_rows(&mut stmt, params, usize::MAX).map_err(|e| Error::sqlite(e, Some(sql)))
+        })
+        .await
+    }
+
+    /// Runs a query and returns its first row, or `None` when it returned no rows.
+    pub async fn query_opt<P: Params>(&self, sql: &str, params: P) -> Result<Option<Row>> {
+        self.with_connection(|conn| {
+            let mut stmt = self.prepare(conn, sql)?;
+            let rows = collect_rows(&mut stmt, params, 1).map_err(|e| Error::sqlite(e, Some(sql)))?;
+            Ok(rows.into_iter().next())
+        })
+        .await
+    }
+
+    /// Runs a query and returns its first row; no row is an error
+    /// (`rusqlite::Error::QueryReturnedNoRows`).
+    pub async fn query_row<P: Params>(&self, sql: &str, params: P) -> Result<Row> {
+        self.query_opt(sql, params)
+            .await?
+            .ok_or_else(|| Error::sqlite(rusqlite::Error::QueryReturnedNoRows, Some(sql)))
+    }
+
+    /// Runs `f` on the connection itself, in this frame's turn: the escape hatch for
+    /// everything the methods above do not cover (blobs, custom functions, `Statement`s).
+    ///
+    /// `f` must not end the transaction (`COMMIT`, `ROLLBACK`, `RELEASE`); if it does, the
+    /// transaction is marked aborted and fails from then on rather than run statements
+    /// outside it. Read-only frames cannot check what `f` writes, except that a read-only
+    /// transaction on a reader connection is refused writes by SQLite itself.
+    pub async fn call<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
+        self.with_connection(|conn| f(conn).map_err(Error::from)).await
+    }
+
+    /// The database this transaction runs on.
+    pub fn database(&self) -> &Database {
+        &self.frame.txn.db
+    }
+
+    /// 0 for the outermost transaction, 1 for a savepoint directly under it, and so on.
+    pub fn depth(&self) -> u32 {
+        self.frame.depth
+    }
+
+    /// A process-unique number of this frame (it also appears in tracing spans and errors).
+    pub fn id(&self) -> u64 {
+        self.frame.id
+    }
+
+    /// True when writes in this frame fail with [`Error::ReadOnly`].
+    pub fn is_read_only(&self) -> bool {
+        self.frame.read_only
+    }
+
+    /// Waits for this frame's turn, then runs `work` on the connection on this thread.
+    async fn with_connection<R>(&self, work: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let _turn = self.frame.turn().await?;
+        let conn = self.frame.txn.conn.lock();
+        let result = work(&conn);
+        self.frame.note_connection_state(&conn, result.as_ref().err());
+        result
+    }
+
+    fn prepare<'c>(&self, conn: &'c Connection, sql: &str) -> Result<rusqlite::CachedStatement<'c>> {
+        let stmt = conn
+            .prepare_cached(sql)
+            .map_err(|e| Error::sqlite(e, Some(sql)))?;
+        if self.frame.read_only && !stmt.readonly() {
+            return Err(Error::ReadOnly);
+        }
+        Ok(stmt)
+    }
+}
+
+impl fmt::Debug for Tx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tx({})", self.frame)
+    }
+}
+
+fn collect_rows<P: Params>(stmt: &mut Statement<'_>, params: P, limit: usize) -> rusqlite::Result<Vec<Row>> {
+    let columns: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let width = columns.len();
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(row) = rows.next()? else { break };
+        let values = (0..width).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?;
+        out.push(Row {
+            columns: columns.clone(),
+            values,
+        });
+    }
+    Ok(out)
+}
+
+/// One row of a query result, owned: it no longer needs the connection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    columns: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+impl Row {
+    /// The value of a column, by position (`0`) or name (`"val"`), converted to `T`.
+    pub fn get<T: FromSql>(&self, column: impl ColumnIndex) -> Result<T> {
+        let idx = column.index(self)?;
+        T::column_result(ValueRef::from(&self.values[idx])).map_err(|err| {
+            let source = match err {
+                FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
+                    idx,
+                    self.columns[idx].clone(),
+                    ValueRef::from(&self.values[idx]).data_type(),
+                ),
+                other => rusqlite::Error::FromSqlConversionFailure(
+                    idx,
+                    ValueRef::from(&self.values[idx]).data_type(),
+                    Box::new(other),
+                ),
+            };
+            Error::from(source)
+        })
+    }
+
+    /// The column names, in order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The raw values, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True for a row of no columns.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// A column position or name for [`Row::get`].
+pub trait ColumnIndex: sealed::Sealed {
+    /// The position of the column in `row`.
+    fn index(&self, row: &Row) -> Result<usize>;
+}
+
+impl ColumnIndex for usize {
+    fn index(&self, row: &Row) -> Result<usize> {
+        if *self < row.len() {
+            Ok(*self)
+        } else {
+            Err(rusqlite::Error::InvalidColumnIndex(*self).into())
+        }
+    }
+}
+
+impl ColumnIndex for &str {
+    fn index(&self, row: &Row) -> Result<usize> {
+        row.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(self))
+            .ok_or_else(|| rusqlite::Error::InvalidColumnName((*self).to_owned()).into())
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for usize {}
+    impl Sealed for &str {}
+}
