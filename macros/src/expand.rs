@@ -1,0 +1,203 @@
+//! Parse → validate → expand, and the tokens of the rewritten fn.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
+use syn::{AttrStyle, GenericArgument, PathArguments, Type};
+
+use crate::args::Args;
+use crate::errors::Errors;
+use crate::validate::{self, Function};
+use crate::value::Choice;
+use crate::spawn;
+
+/// The whole attribute. On any error the item is emitted unchanged next to the errors, so
+/// one mistake yields one message and the rest of the crate still type-checks.
+pub fn transactional(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = errors.ok(syn::parse2::<Args>(args));
+    let function = errors.ok(validate::function(item.clone()));
+    if let Some(args) = &args {
+        errors.ok(validate::options(args));
+    }
+    match (args, function) {
+        (Some(args), Some(function)) if errors.is_empty() => expand(&args, function),
+        _ => {
+            let errors = errors.into_compile_error();
+            quote!(#item #errors)
+        }
+    }
+}
+
+// Input:
+//
+//     #[transactional(db = db, propagation = "join", name = "load")]
+//     async fn f(db: &Database, x: u32) -> Result<u32, MyError> { body }
+//
+// Output:
+//
+//     async fn f(db: &Database, x: u32) -> Result<u32, MyError> {
+//         ::transactional::__private::assert_error_type::<MyError>();
+//         ::transactional::__private::Atomic::new()
+//             .db(::transactional::__private::database(&(db)))
+//             .propagation(::transactional::__private::Propagation::Join)
+//             .name("load")
+//             .run(async move {
+//                 #[allow(unreachable_code, ..)]
+//                 if false {
+//                     let __transactional_ret: Result<u32, MyError> = loop {};
+//                     return __transactional_ret;
+//                 }
+//                 body
+//             })
+//             .await
+//     }
+//
+// With `retries = 3` the last part is `.retries(3).run_retrying(|| async { body })`: a fresh
+// body for each attempt, borrowing the arguments rather than moving them in (a closure that
+// moved them into its first future could not make a second one).
+fn expand(args: &Args, function: Function) -> TokenStream {
+    let Function { mut item, output } = function;
+    let krate = match &args.krate {
+        Some(krate) => krate.value.to_token_stream(),
+        None => quote!(::transactional),
+    };
+    spawn::rewrite(&mut item.block, &krate);
+
+    let (outer, inner): (Vec<_>, Vec<_>) = (item.attrs.iter())
+        .partition(|attr| matches!(attr.style, AttrStyle::Outer));
+    let (vis, sig, stmts) = (&item.vis, &item.sig, &item.block.stmts);
+    let assert_error_type = error_type(&output).map(|error| {
+        quote_spanned!(error.span()=> #krate::__private::assert_error_type::<#error>();)
+    });
+    let pin = pin_output(&output);
+    let options = builder(args, &krate);
+    let run = match &args.retries {
+        None => quote!(.run(async move { #pin #(#stmts)* })),
+        Some(retries) => {
+            let n = retries.value;
+            let closure = quote_spanned!(retries.key=> || async);
+            quote!(.retries(#n).run_retrying(#closure { #pin #(#stmts)* }))
+        }
+    };
+    quote! {
+        #(#outer)*
+        #vis #sig {
+            #(#inner)*
+            #assert_error_type
+            #krate::__private::Atomic::new() #options #run .await
+        }
+    }
+}
+
+/// The builder calls for the options given, each spanned on its key.
+fn builder(args: &Args, krate: &TokenStream) -> TokenStream {
+    let private = quote!(#krate::__private);
+    let mut calls = TokenStream::new();
+    if let Some(db) = &args.db {
+        let expr = &db.value;
+        calls.extend(quote_spanned!(db.key=> .db(#private::database(&(#expr)))));
+    }
+    if let Some(propagation) = &args.propagation {
+        calls.extend(choice(&private, "propagation", propagation.key, propagation.value));
+    }
+    if let Some(begin) = &args.begin {
+        calls.extend(choice(&private, "begin", begin.key, begin.value));
+    }
+    if let Some(isolation) = &args.isolation {
+        calls.extend(choice(&private, "isolation", isolation.key, isolation.value));
+    }
+    if let Some(read_only) = &args.read_only {
+        let value = read_only.value;
+        calls.extend(quote_spanned!(read_only.key=> .read_only(#value)));
+    }
+    if let Some(timeout) = &args.timeout {
+        let nanos = timeout.value;
+        calls.extend(quote_spanned!(timeout.key=>
+            .timeout(#private::Duration::from_nanos(#nanos))
+        ));
+    }
+    if let Some(name) = &args.name {
+        let name = &name.value;
+        calls.extend(quote_spanned!(name.span()=> .name(#name)));
+    }
+    calls
+}
+
+fn choice<T: Choice>(private: &TokenStream, method: &str, key: Span, value: T) -> TokenStream {
+    let method = Ident::new(method, key);
+    let ty = Ident::new(T::TYPE, key);
+    let variant = Ident::new(value.variant(), key);
+    quote_spanned!(key=> .#method(#private::#ty::#variant))
+}
+
+/// A return that is never taken, giving the async block the fn's own output type, so a
+/// wrong `Ok(..)` in the body is reported against the signature, in the user's code.
+fn pin_output(output: &Type) -> TokenStream {
+    let mut ty = output.clone();
+    ImplTraitToInfer.visit_type_mut(&mut ty);
+    let ret = Ident::new("__transactional_ret", Span::mixed_site());
+    quote! {
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let #ret: #ty = loop {};
+            return #ret;
+        }
+    }
+}
+
+/// `impl Trait` may not be written in a `let`; `_` lets the body's value decide.
+struct ImplTraitToInfer;
+
+impl VisitMut for ImplTraitToInfer {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(impl_trait) = ty {
+            *ty = Type::Infer(syn::TypeInfer {
+                underscore_token: syn::Token![_](impl_trait.span()),
+            });
+            return;
+        }
+        visit_mut::visit_type_mut(self, ty);
+    }
+}
+
+/// `E` of `Result<T, E>`, to check `E: From<transactional::Error>` with the error on `E`.
+/// `None` for an alias like `io::Result<T>` (whose `E` is not written) and for an `E` that
+/// cannot be named in a turbofish.
+fn error_type(output: &Type) -> Option<&Type> {
+    let Type::Path(path) = output else {
+        return None;
+    };
+    let PathArguments::AngleBracketed(args) = &path.path.segments.last()?.arguments else {
+        return None;
+    };
+    let mut types = args.args.iter().filter_map(|arg| match arg {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    });
+    let (Some(_), Some(error), None) = (types.next(), types.next(), types.next()) else {
+        return None;
+    };
+    let mut unnameable = Unnameable(false);
+    unnameable.visit_type_mut(&mut error.clone());
+    (!unnameable.0).then_some(error)
+}
+
+/// Finds `impl Trait` and `_`, which a turbofish cannot hold.
+struct Unnameable(bool);
+
+impl VisitMut for Unnameable {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        self.0 |= matches!(ty, Type::ImplTrait(_) | Type::Infer(_));
+        visit_mut::visit_type_mut(self, ty);
+    }
+}

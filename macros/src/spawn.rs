@@ -1,0 +1,58 @@
+//! Rewrites `tokio::spawn` in the body to the spawn that carries the current transaction
+//! into the new task.
+//!
+//! ```text
+//! // Input
+//! tokio::spawn(work(1));
+//! let handles: Vec<_> = jobs.into_iter().map(::tokio::task::spawn).collect();
+//! // Output
+//! ::transactional::__private::spawn(work(1));
+//! let handles: Vec<_> = jobs.into_iter().map(::transactional::__private::spawn).collect();
+//! ```
+//!
+//! Any expression path `tokio::spawn`, `tokio::task::spawn` (with or without a leading `::`)
+//! is rewritten, so calls and paths passed as values both carry the transaction. Items
+//! nested in the body (fns, impls, modules) are left alone: they run wherever they are
+//! called from, not as part of this body. Paths inside macro invocations and a `spawn`
+//! imported with `use` are not seen; call `transactional::spawn` there.
+
+use proc_macro2::TokenStream;
+use quote::quote_spanned;
+use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
+use syn::{Block, Expr, ExprPath, Item, Path};
+
+pub fn rewrite(body: &mut Block, krate: &TokenStream) {
+    Spawns { krate }.visit_block_mut(body);
+}
+
+struct Spawns<'a> {
+    krate: &'a TokenStream,
+}
+
+impl VisitMut for Spawns<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if let Expr::Path(ExprPath { qself: None, path, .. }) = expr {
+            if is_tokio_spawn(path) {
+                let krate = self.krate;
+                let spawn = quote_spanned!(path.span()=> #krate::__private::spawn);
+                *path = syn::parse2(spawn).expect("`<crate>::__private::spawn` is a path");
+                return;
+            }
+        }
+        visit_mut::visit_expr_mut(self, expr);
+    }
+
+    fn visit_item_mut(&mut self, _: &mut Item) {}
+}
+
+fn is_tokio_spawn(path: &Path) -> bool {
+    let names: Option<Vec<String>> = path
+        .segments
+        .iter()
+        .map(|segment| segment.arguments.is_none().then(|| segment.ident.to_string()))
+        .collect();
+    let names = names.unwrap_or_default();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    matches!(names[..], ["tokio", "spawn"] | ["tokio", "task", "spawn"])
+}

@@ -1,0 +1,150 @@
+//! Checks that the item is an `async fn` returning a `Result`, and that the options make
+//! sense together. Every error points at the token to change.
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+use syn::{Error, Item, ItemFn, Result, ReturnType, Signature, Type};
+
+use crate::args::Args;
+use crate::errors::Errors;
+use crate::value::{Begin, Propagation};
+
+/// An `async fn` returning a `Result`.
+pub struct Function {
+    pub item: ItemFn,
+    /// The `Result<T, E>` after `->`.
+    pub output: Type,
+}
+
+/// The item as an `async fn` with a `Result` return type.
+pub fn function(item: TokenStream) -> Result<Function> {
+    let func = match syn::parse2::<Item>(item)? {
+        Item::Fn(func) => func,
+        other => return Err(not_a_function(&other)),
+    };
+    let sig = &func.sig;
+    let mut errors = Errors::default();
+    if let Some(constness) = sig.constness {
+        let fix = match sig.asyncness {
+            Some(_) => "remove `const`",
+            None => "remove `const` and write `async fn`",
+        };
+        let message = format!("`#[transactional]` cannot be applied to a `const fn`; {fix}");
+        errors.push(Error::new(constness.span, message));
+    } else if sig.asyncness.is_none() {
+        errors.push(Error::new(
+            sig.fn_token.span,
+            "`#[transactional]` needs an `async fn`: add `async` before `fn`",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(Error::new_spanned(
+            abi,
+            "`#[transactional]` cannot be applied to an `extern` fn; remove the ABI",
+        ));
+    }
+    let output = return_type(sig);
+    errors.finish_with(output.map(|output| Function { item: func, output }))
+}
+
+fn return_type(sig: &Signature) -> Result<Type> {
+    const NEEDS: &str = "a `#[transactional]` fn must return `Result<T, E>` \
+                         where `E: From<transactional::Error>`";
+    match &sig.output {
+        ReturnType::Default => Err(Error::new(
+            sig.paren_token.span.close(),
+            format!("{NEEDS}; add a return type like `-> Result<(), transactional::Error>`"),
+        )),
+        ReturnType::Type(_, ty) if is_result(ty) => Ok((**ty).clone()),
+        ReturnType::Type(_, ty) => Err(Error::new_spanned(
+            ty,
+            format!("{NEEDS}, since the transaction itself can fail; wrap this type in `Result`"),
+        )),
+    }
+}
+
+/// `Result<..>`, `io::Result<..>`, `anyhow::Result<..>`, … : any path ending in `Result`.
+pub fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Group(group) => is_result(&group.elem),
+        Type::Paren(paren) => is_result(&paren.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            path.path.segments.last().is_some_and(|last| last.ident == "Result")
+        }
+        _ => false,
+    }
+}
+
+/// "applies to an `async fn`", spanned on what the item is (`struct Foo`, `impl Foo`).
+fn not_a_function(item: &Item) -> Error {
+    let (what, head) = match item {
+        Item::Struct(s) => ("a struct", head(&s.struct_token, &s.ident)),
+        Item::Enum(e) => ("an enum", head(&e.enum_token, &e.ident)),
+        Item::Union(u) => ("a union", head(&u.union_token, &u.ident)),
+        Item::Trait(t) => ("a trait", head(&t.trait_token, &t.ident)),
+        Item::Impl(i) => ("an impl block", head(&i.impl_token, &i.self_ty)),
+        Item::Mod(m) => ("a module", head(&m.mod_token, &m.ident)),
+        Item::Const(c) => ("a const", head(&c.const_token, &c.ident)),
+        Item::Static(s) => ("a static", head(&s.static_token, &s.ident)),
+        Item::Type(t) => ("a type alias", head(&t.type_token, &t.ident)),
+        Item::Verbatim(tokens) if has_fn_token(tokens) => {
+            return Error::new_spanned(
+                tokens,
+                "`#[transactional]` needs the fn's body: put it on the implementations, \
+                 not on a declaration without a body",
+            );
+        }
+        other => ("this item", other.to_token_stream()),
+    };
+    let inside = match item {
+        Item::Impl(_) | Item::Trait(_) => "; put it on each `async fn` inside instead",
+        _ => "",
+    };
+    let message = format!("`#[transactional]` applies to an `async fn`, not to {what}{inside}");
+    Error::new_spanned(head, message)
+}
+
+fn head(keyword: &impl ToTokens, name: &impl ToTokens) -> TokenStream {
+    quote!(#keyword #name)
+}
+
+fn has_fn_token(tokens: &TokenStream) -> bool {
+    tokens
+        .clone()
+        .into_iter()
+        .any(|tree| matches!(tree, proc_macro2::TokenTree::Ident(ident) if ident == "fn"))
+}
+
+/// Options that cannot both take effect.
+pub fn options(args: &Args) -> Result<()> {
+    let mut errors = Errors::default();
+    if let Some(propagation) = &args.propagation {
+        if propagation.value == Propagation::Mandatory {
+            let ignored = [
+                ("begin", args.begin.as_ref().map(|o| o.key)),
+                ("isolation", args.isolation.as_ref().map(|o| o.key)),
+                ("retries", args.retries.as_ref().map(|o| o.key)),
+            ];
+            for (name, key) in ignored {
+                if let Some(key) = key {
+                    let message = format!(
+                        "`{name}` has no effect with `propagation = \"mandatory\"`, which \
+                         never begins a transaction; remove `{name}`"
+                    );
+                    errors.push(Error::new(key, message));
+                }
+            }
+        }
+    }
+    let read_only = args.read_only.as_ref().is_some_and(|o| o.value);
+    if let (true, Some(begin)) = (read_only, &args.begin) {
+        if begin.value != Begin::Deferred {
+            errors.push(Error::new(
+                begin.key,
+                "`read_only` transactions never take the write lock, so they cannot begin \
+                 `immediate` or `exclusive`; remove `begin` or use `begin = \"deferred\"`",
+            ));
+        }
+    }
+    errors.finish(())
+}
