@@ -224,7 +224,11 @@ impl Args {
                 self.read_only = opt(span, true);
                 return Ok(());
             }
-            let message = format!("the `{}` option needs a value: `{}`", key.name(), key.usage());
+            let message = format!(
+                "the `{}` option needs a value: `{}`",
+                key.name(),
+                key.usage()
+            );
             return Err(Error::new(span, message));
         };
         match key {

@@ -1,16 +1,16 @@
 //! Parse → validate → expand, and the tokens of the rewritten fn.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{AttrStyle, GenericArgument, PathArguments, Type};
 
 use crate::args::Args;
 use crate::errors::Errors;
+use crate::spawn;
 use crate::validate::{self, Function};
 use crate::value::Choice;
-use crate::spawn;
 
 /// The whole attribute. On any error the item is emitted unchanged next to the errors, so
 /// one mistake yields one message and the rest of the crate still type-checks.
@@ -24,8 +24,12 @@ pub fn transactional(args: TokenStream, item: TokenStream) -> TokenStream {
     match (args, function) {
         (Some(args), Some(function)) if errors.is_empty() => expand(&args, function),
         _ => {
+            // A fn is kept as written; since the options may have used its arguments, do not
+            // add "unused variable" warnings to the errors.
+            let is_fn = syn::parse2::<syn::ItemFn>(item.clone()).is_ok();
+            let allow = is_fn.then(|| quote!(#[allow(unused_variables)]));
             let errors = errors.into_compile_error();
-            quote!(#item #errors)
+            quote!(#allow #item #errors)
         }
     }
 }
@@ -59,54 +63,78 @@ pub fn transactional(args: TokenStream, item: TokenStream) -> TokenStream {
 // moved them into its first future could not make a second one).
 fn expand(args: &Args, function: Function) -> TokenStream {
     let Function { mut item, output } = function;
-    let krate = match &args.krate {
-        Some(krate) => krate.value.to_token_stream(),
-        None => quote!(::transactional),
-    };
-    spawn::rewrite(&mut item.block, &krate);
+    spawn::rewrite(&mut item.block, &private(args, Span::call_site()));
 
-    let (outer, inner): (Vec<_>, Vec<_>) = (item.attrs.iter())
-        .partition(|attr| matches!(attr.style, AttrStyle::Outer));
+    let (outer, inner): (Vec<_>, Vec<_>) =
+        (item.attrs.iter()).partition(|attr| matches!(attr.style, AttrStyle::Outer));
     let (vis, sig, stmts) = (&item.vis, &item.sig, &item.block.stmts);
-    let assert_error_type = error_type(&output).map(|error| {
-        quote_spanned!(error.span()=> #krate::__private::assert_error_type::<#error>();)
+    // A missing `From<transactional::Error>` is reported on `E`, once: `run` requires the
+    // same bound, and rustc drops the second report when both have the same span.
+    let error = error_type(&output);
+    let error_span = error.map_or_else(Span::call_site, |error| error.span());
+    let assert_error_type = error.map(|error| {
+        let private = private(args, error_span);
+        quote_spanned!(error_span=> #private::assert_error_type::<#error>();)
     });
+    let atomic = private(args, error_span);
+    let options = builder(args);
     let pin = pin_output(&output);
-    let options = builder(args, &krate);
-    let run = match &args.retries {
-        None => quote!(.run(async move { #pin #(#stmts)* })),
+    let (retries, run, body) = match &args.retries {
+        None => (None, "run", quote!(async move { #pin #(#stmts)* })),
         Some(retries) => {
             let n = retries.value;
             let closure = quote_spanned!(retries.key=> || async);
-            quote!(.retries(#n).run_retrying(#closure { #pin #(#stmts)* }))
+            let body = quote!(#closure { #pin #(#stmts)* });
+            (Some(quote!(.retries(#n))), "run_retrying", body)
         }
+    };
+    let run = Ident::new(run, error_span);
+    let call = quote_spanned! {error_span=>
+        #atomic::Atomic::new() #options #retries .#run(#body).await
     };
     quote! {
         #(#outer)*
         #vis #sig {
             #(#inner)*
             #assert_error_type
-            #krate::__private::Atomic::new() #options #run .await
+            #call
         }
     }
 }
 
+/// `<crate>::__private` with `span`, so that an error in a call points at its option.
+fn private(args: &Args, span: Span) -> TokenStream {
+    match &args.krate {
+        Some(krate) => {
+            let krate = &krate.value;
+            quote_spanned!(span=> #krate::__private)
+        }
+        None => quote_spanned!(span=> ::transactional::__private),
+    }
+}
+
 /// The builder calls for the options given, each spanned on its key.
-fn builder(args: &Args, krate: &TokenStream) -> TokenStream {
-    let private = quote!(#krate::__private);
+fn builder(args: &Args) -> TokenStream {
     let mut calls = TokenStream::new();
     if let Some(db) = &args.db {
         let expr = &db.value;
-        calls.extend(quote_spanned!(db.key=> .db(#private::database(&(#expr)))));
+        let span = expr.span();
+        let private = private(args, span);
+        calls.extend(quote_spanned!(span=> .db(#private::database(&(#expr)))));
     }
     if let Some(propagation) = &args.propagation {
-        calls.extend(choice(&private, "propagation", propagation.key, propagation.value));
+        calls.extend(choice(
+            args,
+            "propagation",
+            propagation.key,
+            propagation.value,
+        ));
     }
     if let Some(begin) = &args.begin {
-        calls.extend(choice(&private, "begin", begin.key, begin.value));
+        calls.extend(choice(args, "begin", begin.key, begin.value));
     }
     if let Some(isolation) = &args.isolation {
-        calls.extend(choice(&private, "isolation", isolation.key, isolation.value));
+        calls.extend(choice(args, "isolation", isolation.key, isolation.value));
     }
     if let Some(read_only) = &args.read_only {
         let value = read_only.value;
@@ -114,6 +142,7 @@ fn builder(args: &Args, krate: &TokenStream) -> TokenStream {
     }
     if let Some(timeout) = &args.timeout {
         let nanos = timeout.value;
+        let private = private(args, timeout.key);
         calls.extend(quote_spanned!(timeout.key=>
             .timeout(#private::Duration::from_nanos(#nanos))
         ));
@@ -125,7 +154,8 @@ fn builder(args: &Args, krate: &TokenStream) -> TokenStream {
     calls
 }
 
-fn choice<T: Choice>(private: &TokenStream, method: &str, key: Span, value: T) -> TokenStream {
+fn choice<T: Choice>(args: &Args, method: &str, key: Span, value: T) -> TokenStream {
+    let private = private(args, key);
     let method = Ident::new(method, key);
     let ty = Ident::new(T::TYPE, key);
     let variant = Ident::new(value.variant(), key);

@@ -22,20 +22,24 @@ use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Expr, ExprPath, Item, Path};
 
-pub fn rewrite(body: &mut Block, krate: &TokenStream) {
-    Spawns { krate }.visit_block_mut(body);
+/// `private` is the path of the runtime's `__private` module.
+pub fn rewrite(body: &mut Block, private: &TokenStream) {
+    Spawns { private }.visit_block_mut(body);
 }
 
 struct Spawns<'a> {
-    krate: &'a TokenStream,
+    private: &'a TokenStream,
 }
 
 impl VisitMut for Spawns<'_> {
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
-        if let Expr::Path(ExprPath { qself: None, path, .. }) = expr {
+        if let Expr::Path(ExprPath {
+            qself: None, path, ..
+        }) = expr
+        {
             if is_tokio_spawn(path) {
-                let krate = self.krate;
-                let spawn = quote_spanned!(path.span()=> #krate::__private::spawn);
+                let private = self.private;
+                let spawn = quote_spanned!(path.span()=> #private::spawn);
                 *path = syn::parse2(spawn).expect("`<crate>::__private::spawn` is a path");
                 return;
             }
@@ -50,7 +54,12 @@ fn is_tokio_spawn(path: &Path) -> bool {
     let names: Option<Vec<String>> = path
         .segments
         .iter()
-        .map(|segment| segment.arguments.is_none().then(|| segment.ident.to_string()))
+        .map(|segment| {
+            segment
+                .arguments
+                .is_none()
+                .then(|| segment.ident.to_string())
+        })
         .collect();
     let names = names.unwrap_or_default();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();

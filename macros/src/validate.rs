@@ -63,13 +63,15 @@ fn return_type(sig: &Signature) -> Result<Type> {
     }
 }
 
-/// `Result<..>`, `io::Result<..>`, `anyhow::Result<..>`, … : any path ending in `Result`.
+/// `Result<..>`, `io::Result<..>`, `AppResult<..>`, … : any path whose last segment ends in
+/// `Result`, since aliases are common and the type cannot be resolved here.
 pub fn is_result(ty: &Type) -> bool {
     match ty {
         Type::Group(group) => is_result(&group.elem),
         Type::Paren(paren) => is_result(&paren.elem),
         Type::Path(path) if path.qself.is_none() => {
-            path.path.segments.last().is_some_and(|last| last.ident == "Result")
+            let last = path.path.segments.last();
+            last.is_some_and(|last| last.ident.to_string().ends_with("Result"))
         }
         _ => false,
     }

@@ -98,18 +98,28 @@ pub fn parse_duration(text: &str) -> std::result::Result<u64, String> {
              {units}, like \"250ms\" or \"2s\""
         ));
     };
-    let nanos = number.parse::<u64>().ok().and_then(|n| n.checked_mul(*scale));
+    let nanos = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(*scale));
     match nanos {
-        Some(0) => Err("the timeout must be longer than zero; remove the option for no timeout".into()),
+        Some(0) => {
+            Err("the timeout must be longer than zero; remove the option for no timeout".into())
+        }
         Some(nanos) => Ok(nanos),
-        None => Err(format!("timeout {text:?} is too long; the limit is about 584 years")),
+        None => Err(format!(
+            "timeout {text:?} is too long; the limit is about 584 years"
+        )),
     }
 }
 
 /// `retries = 3`: how often a failed outermost transaction is re-run.
 pub fn retries(expr: &Expr) -> Result<u32> {
     let usage = "`retries` takes a positive integer: `retries = 3`";
-    let Expr::Lit(syn::ExprLit { lit: Lit::Int(int), .. }) = ungroup(expr) else {
+    let Expr::Lit(syn::ExprLit {
+        lit: Lit::Int(int), ..
+    }) = ungroup(expr)
+    else {
         return Err(Error::new_spanned(expr, usage));
     };
     match int.base10_parse::<u32>() {
@@ -118,7 +128,10 @@ pub fn retries(expr: &Expr) -> Result<u32> {
             "`retries` must be at least 1; remove the option to run the transaction only once",
         )),
         Ok(n) => Ok(n),
-        Err(_) => Err(Error::new(int.span(), format!("{usage}, at most {}", u32::MAX))),
+        Err(_) => Err(Error::new(
+            int.span(),
+            format!("{usage}, at most {}", u32::MAX),
+        )),
     }
 }
 
@@ -144,7 +157,9 @@ fn is_identifier(text: &str) -> bool {
 /// `read_only` or `read_only = true | false`.
 pub fn flag(expr: &Expr, option: &str) -> Result<bool> {
     match ungroup(expr) {
-        Expr::Lit(syn::ExprLit { lit: Lit::Bool(b), .. }) => Ok(b.value),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(b.value),
         _ => Err(Error::new_spanned(
             expr,
             format!("expected `true` or `false`, or write just `{option}`"),
@@ -172,7 +187,10 @@ fn string<'a>(
     fits: impl Fn(&str) -> bool,
 ) -> Result<&'a LitStr> {
     let expr = ungroup(expr);
-    if let Expr::Lit(syn::ExprLit { lit: Lit::Str(lit), .. }) = expr {
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(lit), ..
+    }) = expr
+    {
         return Ok(lit);
     }
     let word = match expr {

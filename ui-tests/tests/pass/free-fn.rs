@@ -1,0 +1,57 @@
+//! Free fns with every option, and a plain `?` on `transactional::Error`.
+
+use std::sync::Arc;
+use transactional::{transactional, Database, Error};
+
+#[transactional]
+async fn default_options() -> Result<(), Error> {
+    transactional::current()?;
+    Ok(())
+}
+
+#[transactional(db = db, propagation = "join", name = "load")]
+async fn load(db: &Database, x: u32) -> Result<u32, Error> {
+    Ok(x + 1)
+}
+
+#[transactional(
+    db = db,
+    propagation = "requires_new",
+    begin = "immediate",
+    isolation = "serializable",
+    retries = 3,
+    timeout = "1500us",
+    name = "everything",
+    crate = "::transactional",
+)]
+async fn everything(db: Arc<Database>, key: String) -> Result<usize, Error> {
+    Ok(key.len())
+}
+
+#[transactional(db = db, read_only, begin = "deferred", timeout = "1m")]
+async fn read_only(db: Database) -> transactional::Result<()> {
+    Ok(())
+}
+
+#[transactional(read_only = false, propagation = "mandatory", timeout = "250ms")]
+async fn mandatory() -> Result<(), Error> {
+    Ok(())
+}
+
+/// Doc comments and other attributes are kept.
+#[transactional(propagation = "nested")]
+#[must_use = "a result"]
+#[inline]
+pub(crate) async fn documented(x: u8) -> Result<u8, Error> {
+    #![allow(clippy::identity_op)]
+    Ok(x + 0)
+}
+
+fn main() {
+    let _ = (default_options(), documented(1), mandatory());
+    let _ = |db: Database| async move {
+        load(&db, 1).await?;
+        everything(Arc::new(db.clone()), String::new()).await?;
+        read_only(db).await
+    };
+}

@@ -1,0 +1,8 @@
+use transactional::{transactional, Error};
+
+#[transactional]
+const fn load() -> Result<(), Error> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use transactional::transactional;
+
+#[transactional]
+struct Repo {
+    id: u32,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use transactional::{transactional, Error};
+
+struct Repo;
+
+#[transactional]
+impl Repo {
+    async fn load(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+fn main() {}
