@@ -1,6 +1,6 @@
 //! Parse → validate → expand, and the tokens of the rewritten fn.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
@@ -20,6 +20,9 @@ pub fn transactional(args: TokenStream, item: TokenStream) -> TokenStream {
     let function = errors.ok(validate::function(item.clone()));
     if let Some(args) = &args {
         errors.ok(validate::options(args));
+        if let Some(function) = &function {
+            errors.ok(validate::retries(args, &function.item));
+        }
     }
     match (args, function) {
         (Some(args), Some(function)) if errors.is_empty() => expand(&args, function),
@@ -79,12 +82,15 @@ fn expand(args: &Args, function: Function) -> TokenStream {
     let atomic = private(args, error_span);
     let options = builder(args);
     let pin = pin_output(&output);
+    // The body keeps the braces the user wrote, so that borrowck errors name its variables.
+    let mut block = Group::new(Delimiter::Brace, quote!(#pin #(#stmts)*));
+    block.set_span(item.block.brace_token.span.join());
     let (retries, run, body) = match &args.retries {
-        None => (None, "run", quote!(async move { #pin #(#stmts)* })),
+        None => (None, "run", quote!(async move #block)),
         Some(retries) => {
             let n = retries.value;
-            let closure = quote_spanned!(retries.key=> || async);
-            let body = quote!(#closure { #pin #(#stmts)* });
+            let closure = quote_spanned!(retries.key=> ||);
+            let body = quote_spanned!(item.block.brace_token.span.open()=> #closure async #block);
             (Some(quote!(.retries(#n))), "run_retrying", body)
         }
     };

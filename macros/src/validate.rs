@@ -1,9 +1,9 @@
 //! Checks that the item is an `async fn` returning a `Result`, and that the options make
 //! sense together. Every error points at the token to change.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{TokenStream, TokenTree};
 use quote::{quote, ToTokens};
-use syn::{Error, Item, ItemFn, Result, ReturnType, Signature, Type};
+use syn::{Error, FnArg, Item, ItemFn, Pat, Result, ReturnType, Signature, Type};
 
 use crate::args::Args;
 use crate::errors::Errors;
@@ -114,7 +114,7 @@ fn has_fn_token(tokens: &TokenStream) -> bool {
     tokens
         .clone()
         .into_iter()
-        .any(|tree| matches!(tree, proc_macro2::TokenTree::Ident(ident) if ident == "fn"))
+        .any(|tree| matches!(tree, TokenTree::Ident(ident) if ident == "fn"))
 }
 
 /// Options that cannot both take effect.
@@ -149,4 +149,66 @@ pub fn options(args: &Args) -> Result<()> {
         }
     }
     errors.finish(())
+}
+
+/// With `retries`, each attempt's body is made by an `FnMut` closure, which can lend the
+/// arguments to the body only as shared borrows. A body that changes an argument (`&mut self`,
+/// `x: &mut T`, `mut x`) would fail with "captured variable cannot escape `FnMut` closure
+/// body"; say why instead, on the argument.
+pub fn retries(args: &Args, item: &ItemFn) -> Result<()> {
+    if args.retries.is_none() {
+        return Ok(());
+    }
+    let body = item.block.to_token_stream();
+    let mut errors = Errors::default();
+    for (name, tokens, fix) in item.sig.inputs.iter().filter_map(mutable_argument) {
+        if mentions(&body, &name) {
+            let message = format!(
+                "with `retries` the body runs again on each attempt, so it can only borrow the \
+                 arguments immutably; {fix}, or remove `retries`"
+            );
+            errors.push(Error::new_spanned(tokens, message));
+        }
+    }
+    errors.finish(())
+}
+
+/// An argument the body could change: its name, the tokens that make it mutable, and how to
+/// fix it.
+fn mutable_argument(input: &FnArg) -> Option<(String, TokenStream, &'static str)> {
+    const COPY: &str = "remove `mut` and make a mutable copy in the body";
+    match input {
+        // `ty` is `&mut Self` for `&mut self` too.
+        FnArg::Receiver(receiver) if is_mut_ref(&receiver.ty) => {
+            let fix = "take `&self` instead of `&mut self`";
+            Some(("self".into(), receiver.to_token_stream(), fix))
+        }
+        FnArg::Receiver(receiver) => {
+            Some(("self".into(), receiver.mutability?.to_token_stream(), COPY))
+        }
+        FnArg::Typed(typed) => {
+            let Pat::Ident(pat) = &*typed.pat else {
+                return None;
+            };
+            let name = pat.ident.to_string();
+            if is_mut_ref(&typed.ty) {
+                Some((name, typed.ty.to_token_stream(), "take a shared reference instead"))
+            } else {
+                Some((name, pat.mutability?.to_token_stream(), COPY))
+            }
+        }
+    }
+}
+
+fn is_mut_ref(ty: &Type) -> bool {
+    matches!(ty, Type::Reference(reference) if reference.mutability.is_some())
+}
+
+/// Whether the identifier `name` occurs anywhere in `tokens`.
+fn mentions(tokens: &TokenStream, name: &str) -> bool {
+    tokens.clone().into_iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => ident == name,
+        TokenTree::Group(group) => mentions(&group.stream(), name),
+        _ => false,
+    })
 }
