@@ -137,6 +137,9 @@ fn parse_options(
         if input.is_empty() {
             break;
         }
+        if !input.peek(Token![,]) {
+            return Err(input.error("expected `,` between options"));
+        }
         input.parse::<Token![,]>()?;
     }
     Ok(())

@@ -48,19 +48,35 @@ pub fn function(item: TokenStream) -> Result<Function> {
 }
 
 fn return_type(sig: &Signature) -> Result<Type> {
-    const NEEDS: &str = "a `#[transactional]` fn must return `Result<T, E>` \
-                         where `E: From<transactional::Error>`";
+    const NEEDS: &str = "a `#[transactional]` fn must return a `Result`, since the transaction \
+                         can fail";
     match &sig.output {
         ReturnType::Default => Err(Error::new(
             sig.paren_token.span.close(),
-            format!("{NEEDS}; add a return type like `-> Result<(), transactional::Error>`"),
+            format!("{NEEDS}: add `-> Result<(), transactional::Error>`"),
         )),
         ReturnType::Type(_, ty) if is_result(ty) => Ok((**ty).clone()),
-        ReturnType::Type(_, ty) => Err(Error::new_spanned(
-            ty,
-            format!("{NEEDS}, since the transaction itself can fail; wrap this type in `Result`"),
-        )),
+        ReturnType::Type(_, ty) => {
+            let ty_text = pretty(ty);
+            let message = format!("{NEEDS}: write `Result<{ty_text}, transactional::Error>`");
+            Err(Error::new_spanned(ty, message))
+        }
     }
+}
+
+/// A type as it would be written, for messages: `Vec<u8>` rather than `Vec < u8 >`.
+fn pretty(ty: &Type) -> String {
+    let mut text = ty.to_token_stream().to_string();
+    for (from, to) in [
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ::", "::"),
+        (":: ", "::"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text.replace(" ,", ",").replace("& ", "&")
 }
 
 /// `Result<..>`, `io::Result<..>`, `AppResult<..>`, … : any path whose last segment ends in
@@ -92,8 +108,8 @@ fn not_a_function(item: &Item) -> Error {
         Item::Verbatim(tokens) if has_fn_token(tokens) => {
             return Error::new_spanned(
                 tokens,
-                "`#[transactional]` needs the fn's body: put it on the implementations, \
-                 not on a declaration without a body",
+                "`#[transactional]` wraps the fn's body, and this declaration has none; \
+                 put the attribute on the implementations instead",
             );
         }
         other => ("this item", other.to_token_stream()),
@@ -192,7 +208,11 @@ fn mutable_argument(input: &FnArg) -> Option<(String, TokenStream, &'static str)
             };
             let name = pat.ident.to_string();
             if is_mut_ref(&typed.ty) {
-                Some((name, typed.ty.to_token_stream(), "take a shared reference instead"))
+                Some((
+                    name,
+                    typed.ty.to_token_stream(),
+                    "take a shared reference instead",
+                ))
             } else {
                 Some((name, pat.mutability?.to_token_stream(), COPY))
             }
