@@ -112,6 +112,8 @@ mod args;
 mod errors;
 mod expand;
 mod spawn;
+#[cfg(test)]
+mod tests;
 mod validate;
 mod value;
 

@@ -223,13 +223,24 @@ pub fn list(items: impl Iterator<Item = String>) -> String {
     }
 }
 
-/// The candidate the user most likely meant by `input`, if one is close enough.
+/// The candidate the user most likely meant by `input`, if one is close enough: a few typos
+/// away, sharing a long prefix (`retry`), or contained in it (`timeout_ms`).
 pub fn similar<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let normal = |s: &str| s.to_ascii_lowercase().replace(['-', ' '], "_");
     let input = normal(input);
+    let close = |candidate: &str, distance: usize| {
+        let prefix = input
+            .chars()
+            .zip(candidate.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        distance <= 1.max(candidate.len() / 3)
+            || prefix >= 4
+            || (candidate.len() >= 4 && input.contains(candidate))
+    };
     candidates
         .map(|candidate| (distance(&input, &normal(candidate)), candidate))
-        .filter(|(distance, candidate)| *distance <= 1.max(candidate.len() / 3))
+        .filter(|(distance, candidate)| close(&normal(candidate), *distance))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }
