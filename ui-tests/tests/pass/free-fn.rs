@@ -30,6 +30,8 @@ async fn everything(db: Arc<Database>, key: String) -> Result<usize, Error> {
 
 #[transactional(db = db, read_only, begin = "deferred", timeout = "1m")]
 async fn read_only(db: Database) -> transactional::Result<()> {
+    // `db` was only borrowed for the option; the body still owns it.
+    drop(db);
     Ok(())
 }
 
