@@ -98,9 +98,13 @@
 //!     .await
 //! ```
 //!
-//! The body then borrows the arguments instead of owning them, so it cannot move an
-//! argument out (the first attempt would leave nothing for the second): clone it in the body
-//! instead. The compiler's error points at the move and at `retries`.
+//! Each attempt's body borrows the arguments instead of owning them (an `async move` body
+//! would take them on the first attempt and leave nothing for the next). So with `retries`:
+//!
+//! - the body may read the arguments, but cannot move one out: clone it instead. The
+//!   compiler's error names the argument and points at `retries`;
+//! - the body cannot change an argument: a `&mut self` receiver, a `&mut T` argument or a
+//!   `mut` binding that the body mentions is rejected, spanned on that argument.
 //!
 //! # Errors
 //!

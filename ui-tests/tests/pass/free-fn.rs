@@ -49,11 +49,18 @@ pub(crate) async fn documented(x: u8) -> Result<u8, Error> {
     Ok(x + 0)
 }
 
+fn assert_send<T: Send>(value: T) -> T {
+    value
+}
+
 fn main() {
-    let _ = (default_options(), documented(1), mandatory());
+    // The futures can be spawned on a multi-threaded runtime.
+    let _ = assert_send(default_options());
+    let _ = assert_send(mandatory());
+    let _ = documented(1);
     let _ = |db: Database| async move {
-        load(&db, 1).await?;
-        everything(Arc::new(db.clone()), String::new()).await?;
+        assert_send(load(&db, 1)).await?;
+        assert_send(everything(Arc::new(db.clone()), String::new())).await?;
         read_only(db).await
     };
 }
