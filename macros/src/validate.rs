@@ -32,16 +32,21 @@ pub fn function(item: TokenStream) -> Result<Function> {
         let message = format!("`#[transactional]` cannot be applied to a `const fn`; {fix}");
         errors.push(Error::new(constness.span, message));
     } else if sig.asyncness.is_none() {
-        errors.push(Error::new(
-            sig.fn_token.span,
-            "`#[transactional]` needs an `async fn`: add `async` before `fn`",
-        ));
+        // `async` goes before `unsafe`: `async unsafe fn`.
+        let (before, span) = match sig.unsafety {
+            Some(unsafety) => ("unsafe", unsafety.span),
+            None => ("fn", sig.fn_token.span),
+        };
+        let message =
+            format!("`#[transactional]` needs an `async fn`: add `async` before `{before}`");
+        errors.push(Error::new(span, message));
     }
     if let Some(abi) = &sig.abi {
-        errors.push(Error::new_spanned(
-            abi,
-            "`#[transactional]` cannot be applied to an `extern` fn; remove the ABI",
-        ));
+        let message = format!(
+            "`#[transactional]` cannot be applied to an `extern` fn; remove `{}`",
+            abi.to_token_stream()
+        );
+        errors.push(Error::new_spanned(abi, message));
     }
     let output = return_type(sig);
     errors.finish_with(output.map(|output| Function { item: func, output }))

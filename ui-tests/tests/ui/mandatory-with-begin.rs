@@ -1,6 +1,6 @@
 use transactional::{transactional, Error};
 
-#[transactional(propagation = "mandatory", begin = "immediate", retries = 3)]
+#[transactional(propagation = "mandatory", begin = "immediate")]
 async fn load() -> Result<(), Error> {
     Ok(())
 }
