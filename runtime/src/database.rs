@@ -32,12 +32,27 @@ pub(crate) struct DbInner {
 }
 
 /// Settings for opening a [`Database`]; see [`Database::builder`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DatabaseBuilder {
     busy_timeout: Duration,
     readers: usize,
     statement_cache: usize,
     pragmas: Vec<(String, String)>,
+    on_open: Vec<OnOpen>,
+}
+
+type OnOpen = Arc<dyn Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync + 'static>;
+
+impl fmt::Debug for DatabaseBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseBuilder")
+            .field("busy_timeout", &self.busy_timeout)
+            .field("readers", &self.readers)
+            .field("statement_cache", &self.statement_cache)
+            .field("pragmas", &self.pragmas)
+            .field("on_open", &self.on_open.len())
+            .finish()
+    }
 }
 
 impl Default for DatabaseBuilder {
@@ -47,6 +62,7 @@ impl Default for DatabaseBuilder {
             readers: 4,
             statement_cache: 256,
             pragmas: Vec::new(),
+            on_open: Vec::new(),
         }
     }
 }
@@ -81,6 +97,16 @@ impl DatabaseBuilder {
         self
     }
 
+    /// Runs `init` on every connection (the writer and each reader) once it is configured:
+    /// register SQL functions, collations, a trace hook, … Runs on a blocking thread.
+    pub fn on_open(
+        mut self,
+        init: impl Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_open.push(Arc::new(init));
+        self
+    }
+
     /// Opens (creating if needed) the database file at `path` in WAL mode.
     pub async fn open(self, path: impl AsRef<Path>) -> Result<Database> {
         let path = path.as_ref().to_path_buf();
@@ -110,7 +136,7 @@ impl DatabaseBuilder {
         Ok(self.assemble(path.display().to_string(), writer, readers))
     }
 
-    fn configure(&self, conn: Connection, writer_of_file: bool) -> Result<Connection> {
+    fn configure(&self, mut conn: Connection, writer_of_file: bool) -> Result<Connection> {
         conn.set_prepared_statement_cache_capacity(self.statement_cache);
         conn.busy_timeout(self.busy_timeout)?;
         if writer_of_file {
@@ -133,6 +159,9 @@ impl DatabaseBuilder {
             }
             conn.pragma_update(None, name, value)
                 .map_err(|e| Error::sqlite(e, Some(&format!("PRAGMA {name} = {value}"))))?;
+        }
+        for init in &self.on_open {
+            init(&mut conn)?;
         }
         Ok(conn)
     }

@@ -1,1 +1,113 @@
-//! Shared fixtures for the integration tests.
+//! Shared fixtures for the integration tests: databases on real SQLite (a temporary file in
+//! WAL mode, or in memory), a `kv` table, and checks that read the database independently.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use transactional::{Atomic, Database, Error};
+
+/// A database under test and what keeps its file alive.
+pub struct TestDb {
+    pub db: Database,
+    /// The file, for file databases (read independently of the library by `raw_*`).
+    pub path: Option<PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Which kind of database a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    File,
+    Memory,
+}
+
+pub const KINDS: [Kind; 2] = [Kind::File, Kind::Memory];
+
+impl TestDb {
+    /// A fresh database of `kind` with table `kv(key TEXT PRIMARY KEY, val INTEGER)`.
+    pub async fn new(kind: Kind) -> TestDb {
+        let (db, path, dir) = match kind {
+            Kind::File => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let path = dir.path().join("test.db");
+                let db = Database::open(&path).await.expect("open file database");
+                (db, Some(path), Some(dir))
+            }
+            Kind::Memory => {
+                let db = Database::open_in_memory().await.expect("open in-memory database");
+                (db, None, None)
+            }
+        };
+        let test = TestDb { db, path, _dir: dir };
+        test.exec("CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
+            .await
+            .expect("create kv");
+        test
+    }
+
+    /// Runs `sql` in a transaction of its own.
+    pub async fn exec(&self, sql: &str) -> Result<(), Error> {
+        let sql = sql.to_owned();
+        Atomic::new()
+            .db(self.db.clone())
+            .run(async move { transactional::current()?.execute_batch(&sql).await })
+            .await
+    }
+
+    /// The whole `kv` table, read in a transaction of its own.
+    pub async fn kv(&self) -> BTreeMap<String, i64> {
+        Atomic::new()
+            .db(self.db.clone())
+            .read_only(true)
+            .run(async {
+                let rows = transactional::current()?
+                    .query("SELECT key, val FROM kv ORDER BY key", ())
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)))
+                    .collect::<Result<BTreeMap<_, _>, Error>>()
+            })
+            .await
+            .expect("read kv")
+    }
+
+    /// `PRAGMA integrity_check` (on its own connection for file databases) is `ok`, and
+    /// the writer is outside any transaction and usable: a write transaction commits.
+    pub async fn assert_healthy(&self) {
+        let verdict: String = match &self.path {
+            Some(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open raw");
+                conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check")
+            }
+            None => Atomic::new()
+                .db(self.db.clone())
+                .run(async {
+                    transactional::current()?
+                        .query_row("PRAGMA integrity_check", ())
+                        .await?
+                        .get(0)
+                })
+                .await
+                .expect("integrity_check"),
+        };
+        assert_eq!(verdict, "ok");
+        self.exec("CREATE TABLE IF NOT EXISTS health(x); INSERT INTO health VALUES (1); DELETE FROM health")
+            .await
+            .expect("the database accepts a write transaction");
+    }
+
+    /// The `kv` table as another connection sees it: only committed data.
+    pub fn raw_kv(&self) -> Option<BTreeMap<String, i64>> {
+        let conn = rusqlite::Connection::open(self.path.as_ref()?).expect("open raw");
+        let mut stmt = conn.prepare("SELECT key, val FROM kv ORDER BY key").expect("prepare");
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .expect("query");
+        Some(rows.collect::<Result<_, _>>().expect("rows"))
+    }
+}
+
+/// `kv` as expected: pairs of key and value.
+pub fn table<'a>(pairs: impl IntoIterator<Item = (&'a str, i64)>) -> BTreeMap<String, i64> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}

@@ -1,0 +1,92 @@
+//! Outermost transactions from many tasks on one file database queue on the writer lock:
+//! all commit, none sees busy/locked.
+
+use transactional::{transactional, Database, Error};
+use transactional_tests::{Kind, TestDb};
+
+#[transactional(db = db)]
+async fn deposit(db: &Database, task: usize, i: usize) -> Result<(), Error> {
+    let tx = transactional::current()?;
+    tx.execute(
+        "INSERT INTO kv(key, val) VALUES (?1, 1) ON CONFLICT(key) DO UPDATE SET val = val + 1",
+        (format!("task{task:02}"),),
+    )
+    .await?;
+    if i % 2 == 0 {
+        tokio::task::yield_now().await; // hold the transaction across an await
+    }
+    tx.execute(
+        "INSERT INTO kv(key, val) VALUES ('total', 1) ON CONFLICT(key) DO UPDATE SET val = val + 1",
+        (),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_tasks_of_outermost_transactions_all_commit() {
+    const TASKS: usize = 64;
+    const EACH: usize = 50;
+    let test = TestDb::new(Kind::File).await;
+    let mut handles = Vec::new();
+    for task in 0..TASKS {
+        let db = test.db.clone();
+        handles.push(tokio::spawn(async move {
+            let mut errors = Vec::new();
+            for i in 0..EACH {
+                if let Err(err) = deposit(&db, task, i).await {
+                    errors.push(err.to_string());
+                }
+            }
+            errors
+        }));
+    }
+    let mut errors = Vec::new();
+    for handle in handles {
+        errors.extend(handle.await.unwrap());
+    }
+    assert!(errors.is_empty(), "errors: {errors:?}");
+    let kv = test.kv().await;
+    assert_eq!(kv["total"], (TASKS * EACH) as i64);
+    for task in 0..TASKS {
+        assert_eq!(kv[&format!("task{task:02}")], EACH as i64);
+    }
+    assert_eq!(test.raw_kv().unwrap(), kv);
+    test.assert_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_transactions_run_beside_the_writer() {
+    let test = TestDb::new(Kind::File).await;
+    test.exec("INSERT INTO kv VALUES ('x', 1)").await.unwrap();
+    let db = test.db.clone();
+    // The writer holds its transaction open while a reader runs and finishes.
+    transactional::Atomic::new()
+        .db(db.clone())
+        .run(async move {
+            transactional::current()?
+                .execute("UPDATE kv SET val = 2 WHERE key = 'x'", ())
+                .await?;
+            let seen: i64 = tokio::spawn(async move {
+                transactional::Atomic::new()
+                    .db(db)
+                    .read_only(true)
+                    .run(async {
+                        let tx = transactional::current()?;
+                        assert!(matches!(
+                            tx.execute("DELETE FROM kv", ()).await,
+                            Err(Error::ReadOnly)
+                        ));
+                        tx.query_row("SELECT val FROM kv WHERE key = 'x'", ()).await?.get(0)
+                    })
+                    .await
+            })
+            .await
+            .unwrap()?;
+            assert_eq!(seen, 1, "the reader sees the last committed value, not the open write");
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(test.kv().await["x"], 2);
+}
