@@ -186,6 +186,14 @@ fn parse_key(input: ParseStream) -> Result<std::result::Result<(Key, Span), Erro
 /// An identifier that is not an option becomes an "unknown option" error; anything else is
 /// a syntax error listing what was expected.
 fn unknown_option(input: ParseStream, lookahead: Lookahead1) -> Result<Error> {
+    if input.peek(LitStr) {
+        let lit = input.fork().parse::<LitStr>()?;
+        if let Some(option) = value::option_taking(&lit.value()) {
+            input.parse::<LitStr>()?;
+            let message = format!("expected `{option} = {:?}`", lit.value());
+            return Ok(Error::new(lit.span(), message));
+        }
+    }
     if !input.peek(Ident::peek_any) {
         return Err(lookahead.error());
     }

@@ -133,6 +133,16 @@ fn unknown_options_keep_parsing() {
 }
 
 #[test]
+fn a_bare_value_gets_its_option() {
+    assert_eq!(error(quote!("join")), "expected `propagation = \"join\"`");
+    assert_eq!(
+        error(quote!("2s", read_only)),
+        "expected `timeout = \"2s\"`"
+    );
+    assert!(error(quote!("x")).starts_with("expected one of: `db`"));
+}
+
+#[test]
 fn wrong_value_types_suggest_quotes() {
     assert!(error(quote!(propagation = join)).contains("`propagation = \"join\"`"));
     assert!(error(quote!(timeout = 2s)).contains("`timeout = \"2s\"`"));

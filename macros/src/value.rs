@@ -69,6 +69,20 @@ pub fn choice<T: Choice>(expr: &Expr) -> Result<T> {
     Err(Error::new(lit.span(), message))
 }
 
+/// The option that `text` is a value of, for `#[transactional("join")]`.
+pub fn option_taking(text: &str) -> Option<&'static str> {
+    fn takes<T: Choice>(text: &str) -> Option<&'static str> {
+        T::VALUES
+            .iter()
+            .any(|(name, _)| *name == text)
+            .then_some(T::OPTION)
+    }
+    takes::<Propagation>(text)
+        .or_else(|| takes::<Begin>(text))
+        .or_else(|| takes::<Isolation>(text))
+        .or_else(|| parse_duration(text).is_ok().then_some("timeout"))
+}
+
 const UNITS: &[(&str, u64)] = &[
     ("ns", 1),
     ("us", 1_000),
