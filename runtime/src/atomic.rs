@@ -212,7 +212,11 @@ impl Atomic {
                 return outcome;
             }
             attempt += 1;
-            tracing::debug!(attempt, db = db.label(), "transient failure; retrying the transaction");
+            tracing::debug!(
+                attempt,
+                db = db.label(),
+                "transient failure; retrying the transaction"
+            );
             tokio::time::sleep(backoff(attempt)).await;
         }
     }
@@ -284,7 +288,11 @@ impl Atomic {
             .instrument(span)
             .await;
         match outcome {
-            Ok(Ok(Ok(value))) => guard.end(Outcome::Commit).await.map(|()| value).map_err(E::from),
+            Ok(Ok(Ok(value))) => guard
+                .end(Outcome::Commit)
+                .await
+                .map(|()| value)
+                .map_err(E::from),
             Ok(Ok(Err(err))) => {
                 log_rollback_failure(guard.end(Outcome::Rollback).await);
                 Err(err)

@@ -27,7 +27,9 @@ impl Conn {
     /// Locks the connection. A panic inside a user closure poisons the mutex but leaves the
     /// connection itself usable (the frame that panicked rolls back), so poisoning is ignored.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -295,7 +295,9 @@ impl Drop for ReaderLease {
 }
 
 /// Runs blocking work (opening files, setting WAL) off the async executor.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| Error::Background(e.to_string()))?

@@ -58,7 +58,9 @@ pub enum Error {
 
     /// The transaction was marked rollback-only (an inner `propagation = "join"` frame
     /// failed), so it was rolled back instead of committed.
-    #[error("transaction was marked rollback-only by a failed inner frame and has been rolled back")]
+    #[error(
+        "transaction was marked rollback-only by a failed inner frame and has been rolled back"
+    )]
     RollbackOnly,
 
     /// The requested combination cannot be honoured by this backend.

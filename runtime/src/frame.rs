@@ -185,12 +185,23 @@ impl FrameGuard {
             if !c.is_autocommit() {
                 // A transaction of an earlier owner was left open (its rollback failed):
                 // repair before anyone builds on it.
-                tracing::warn!(db = db.label(), "writer connection was left inside a transaction; rolling it back");
+                tracing::warn!(
+                    db = db.label(),
+                    "writer connection was left inside a transaction; rolling it back"
+                );
                 exec(&c, "ROLLBACK")?;
             }
+            // A read-only transaction never needs the write lock, even on the writer.
+            let begin = if spec.read_only { crate::conn::Begin::Deferred } else { begin };
             exec(&c, begin.sql())?;
         }
-        Ok(Self::root(db, conn, true, spec, Hold::WriterLock(writer_lock)))
+        Ok(Self::root(
+            db,
+            conn,
+            true,
+            spec,
+            Hold::WriterLock(writer_lock),
+        ))
     }
 
     fn root(db: &Database, conn: Arc<Conn>, on_writer: bool, spec: FrameSpec, hold: Hold) -> Self {
@@ -258,7 +269,12 @@ impl FrameGuard {
 
 /// Sends the SQL that ends `frame`, then gives back what it held. Synchronous: nothing can
 /// slip in between the end of the frame and the release of its parent's turn.
-fn finish(frame: &Arc<Frame>, own_turn: OwnedMutexGuard<()>, hold: Option<Hold>, outcome: Outcome) -> Result<()> {
+fn finish(
+    frame: &Arc<Frame>,
+    own_turn: OwnedMutexGuard<()>,
+    hold: Option<Hold>,
+    outcome: Outcome,
+) -> Result<()> {
     frame.closed.store(true, Ordering::Release);
     let txn = &frame.txn;
     let aborted = txn.aborted.load(Ordering::Acquire);

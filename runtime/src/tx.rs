@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rusqlite::types::{FromSql, FromSqlError, Value, ValueRef};
 use fallible_iterator::FallibleIterator;
+use rusqlite::types::{FromSql, FromSqlError, Value, ValueRef};
 use rusqlite::{Connection, Params, Statement};
 
 use crate::database::Database;
@@ -35,7 +35,8 @@ impl Tx {
     pub async fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
         self.with_connection(|conn| {
             let mut stmt = self.prepare(conn, sql)?;
-            stmt.execute(params).map_err(|e| Error::sqlite(e, Some(sql)))
+            stmt.execute(params)
+                .map_err(|e| Error::sqlite(e, Some(sql)))
         })
         .await
     }
@@ -70,7 +71,8 @@ impl Tx {
     pub async fn query_opt<P: Params>(&self, sql: &str, params: P) -> Result<Option<Row>> {
         self.with_connection(|conn| {
             let mut stmt = self.prepare(conn, sql)?;
-            let rows = collect_rows(&mut stmt, params, 1).map_err(|e| Error::sqlite(e, Some(sql)))?;
+            let rows =
+                collect_rows(&mut stmt, params, 1).map_err(|e| Error::sqlite(e, Some(sql)))?;
             Ok(rows.into_iter().next())
         })
         .await
@@ -92,7 +94,8 @@ impl Tx {
     /// outside it. Read-only frames cannot check what `f` writes, except that a read-only
     /// transaction on a reader connection is refused writes by SQLite itself.
     pub async fn call<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
-        self.with_connection(|conn| f(conn).map_err(Error::from)).await
+        self.with_connection(|conn| f(conn).map_err(Error::from))
+            .await
     }
 
     /// The database this transaction runs on.
@@ -120,11 +123,16 @@ impl Tx {
         let _turn = self.frame.turn().await?;
         let conn = self.frame.txn.conn.lock();
         let result = work(&conn);
-        self.frame.note_connection_state(&conn, result.as_ref().err());
+        self.frame
+            .note_connection_state(&conn, result.as_ref().err());
         result
     }
 
-    fn prepare<'c>(&self, conn: &'c Connection, sql: &str) -> Result<rusqlite::CachedStatement<'c>> {
+    fn prepare<'c>(
+        &self,
+        conn: &'c Connection,
+        sql: &str,
+    ) -> Result<rusqlite::CachedStatement<'c>> {
         let stmt = conn
             .prepare_cached(sql)
             .map_err(|e| Error::sqlite(e, Some(sql)))?;
@@ -141,14 +149,20 @@ impl fmt::Debug for Tx {
     }
 }
 
-fn collect_rows<P: Params>(stmt: &mut Statement<'_>, params: P, limit: usize) -> rusqlite::Result<Vec<Row>> {
-    let columns: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+fn collect_rows<P: Params>(
+    stmt: &mut Statement<'_>,
+    params: P,
+    limit: usize,
+) -> rusqlite::Result<Vec<Row>> {
+    let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
     let width = columns.len();
     let mut rows = stmt.query(params)?;
     let mut out = Vec::new();
     while out.len() < limit {
         let Some(row) = rows.next()? else { break };
-        let values = (0..width).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?;
+        let values = (0..width)
+            .map(|i| row.get::<_, Value>(i))
+            .collect::<rusqlite::Result<_>>()?;
         out.push(Row {
             columns: columns.clone(),
             values,

@@ -34,15 +34,28 @@ impl TestDb {
                 (db, Some(path), Some(dir))
             }
             Kind::Memory => {
-                let db = Database::open_in_memory().await.expect("open in-memory database");
+                let db = Database::open_in_memory()
+                    .await
+                    .expect("open in-memory database");
                 (db, None, None)
             }
         };
-        let test = TestDb { db, path, _dir: dir };
+        let test = TestDb {
+            db,
+            path,
+            _dir: dir,
+        };
         test.exec("CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
             .await
             .expect("create kv");
         test
+    }
+
+    /// The same file opened again with other settings; the old handle is dropped.
+    pub async fn reopen_with(self, builder: transactional::DatabaseBuilder) -> TestDb {
+        let path = self.path.clone().expect("reopen needs a file database");
+        let db = builder.open(&path).await.expect("reopen");
+        TestDb { db, ..self }
     }
 
     /// Runs `sql` in a transaction of its own.
@@ -77,7 +90,8 @@ impl TestDb {
         let verdict: String = match &self.path {
             Some(path) => {
                 let conn = rusqlite::Connection::open(path).expect("open raw");
-                conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check")
+                conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                    .expect("integrity_check")
             }
             None => Atomic::new()
                 .db(self.db.clone())
@@ -99,7 +113,9 @@ impl TestDb {
     /// The `kv` table as another connection sees it: only committed data.
     pub fn raw_kv(&self) -> Option<BTreeMap<String, i64>> {
         let conn = rusqlite::Connection::open(self.path.as_ref()?).expect("open raw");
-        let mut stmt = conn.prepare("SELECT key, val FROM kv ORDER BY key").expect("prepare");
+        let mut stmt = conn
+            .prepare("SELECT key, val FROM kv ORDER BY key")
+            .expect("prepare");
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
             .expect("query");

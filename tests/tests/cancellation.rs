@@ -46,7 +46,9 @@ async fn siblings_with_a_panic(db: &Database) -> Result<(), Error> {
     let joined = panicked.await;
     assert!(joined.unwrap_err().is_panic());
     // A panic caught inside the same task: the savepoint is rolled back before it unwinds.
-    let caught = AssertUnwindSafe(put_then_panic("caught")).catch_unwind().await;
+    let caught = AssertUnwindSafe(put_then_panic("caught"))
+        .catch_unwind()
+        .await;
     assert!(caught.is_err());
     insert("parent").await
 }
@@ -99,7 +101,10 @@ async fn a_panic_through_join_all_rolls_back_the_whole_transaction() {
         let db = test.db.clone();
         let joined = tokio::spawn(async move { group_with_a_panic(&db).await }).await;
         let panic = joined.unwrap_err().into_panic();
-        assert_eq!(panic.downcast_ref::<String>().map(String::as_str), Some("child panicked panics"));
+        assert_eq!(
+            panic.downcast_ref::<String>().map(String::as_str),
+            Some("child panicked panics")
+        );
         assert_eq!(test.kv().await, table([]), "{kind:?}");
         test.assert_healthy().await;
     }
@@ -171,7 +176,8 @@ async fn put_slowly(key: &'static str) -> Result<(), Error> {
 
 #[transactional(db = db)]
 async fn parent_of_cancelled_frame(db: &Database) -> Result<(), Error> {
-    let cancelled = tokio::time::timeout(Duration::from_millis(20), frame_with_detached_child()).await;
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(20), frame_with_detached_child()).await;
     assert!(cancelled.is_err());
     // Waits until the detached child has ended and the cancelled frame has rolled back.
     insert("parent").await

@@ -12,7 +12,7 @@ async fn deposit(db: &Database, task: usize, i: usize) -> Result<(), Error> {
         (format!("task{task:02}"),),
     )
     .await?;
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         tokio::task::yield_now().await; // hold the transaction across an await
     }
     tx.execute(
@@ -77,13 +77,18 @@ async fn read_only_transactions_run_beside_the_writer() {
                             tx.execute("DELETE FROM kv", ()).await,
                             Err(Error::ReadOnly)
                         ));
-                        tx.query_row("SELECT val FROM kv WHERE key = 'x'", ()).await?.get(0)
+                        tx.query_row("SELECT val FROM kv WHERE key = 'x'", ())
+                            .await?
+                            .get(0)
                     })
                     .await
             })
             .await
             .unwrap()?;
-            assert_eq!(seen, 1, "the reader sees the last committed value, not the open write");
+            assert_eq!(
+                seen, 1,
+                "the reader sees the last committed value, not the open write"
+            );
             Ok::<_, Error>(())
         })
         .await

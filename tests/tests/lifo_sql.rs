@@ -12,8 +12,11 @@ use transactional::{transactional, Atomic, Database, Error, TaskGroup};
 async fn write(node: &str, depth: usize) -> Result<(), Error> {
     let tx = transactional::current()?;
     assert_eq!(tx.depth() as usize, depth, "{node} runs in the wrong frame");
-    tx.execute(&format!("INSERT INTO log(node, depth) VALUES (?1, {depth})"), (node,))
-        .await?;
+    tx.execute(
+        &format!("INSERT INTO log(node, depth) VALUES (?1, {depth})"),
+        (node,),
+    )
+    .await?;
     tokio::task::yield_now().await;
     Ok(())
 }
@@ -85,13 +88,20 @@ fn check_lifo(trace: &[String]) -> usize {
     for (i, sql) in trace.iter().enumerate() {
         let at = || format!("statement {i} `{sql}` with savepoints {stack:?}");
         let depth_of = |prefix: &str| -> usize {
-            sql[prefix.len()..].trim().parse().unwrap_or_else(|_| panic!("bad name in {sql}"))
+            sql[prefix.len()..]
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("bad name in {sql}"))
         };
         if sql.starts_with("BEGIN") {
             assert!(!in_tx, "nested BEGIN: {}", at());
             in_tx = true;
         } else if sql == "COMMIT" || sql == "ROLLBACK" {
-            assert!(stack.is_empty(), "transaction ended over open savepoints: {}", at());
+            assert!(
+                stack.is_empty(),
+                "transaction ended over open savepoints: {}",
+                at()
+            );
             in_tx = false;
         } else if let Some(rest) = sql.strip_prefix("SAVEPOINT sp_") {
             let d: usize = rest.parse().expect("depth");
@@ -101,7 +111,12 @@ fn check_lifo(trace: &[String]) -> usize {
             savepoints += 1;
         } else if sql.starts_with("ROLLBACK TO sp_") {
             let d = depth_of("ROLLBACK TO sp_");
-            assert_eq!(stack.last(), Some(&d), "ROLLBACK TO not of the top: {}", at());
+            assert_eq!(
+                stack.last(),
+                Some(&d),
+                "ROLLBACK TO not of the top: {}",
+                at()
+            );
             last_rollback_to = Some(d);
             continue;
         } else if sql.starts_with("RELEASE sp_") {
@@ -116,10 +131,16 @@ fn check_lifo(trace: &[String]) -> usize {
                 .expect("depth literal");
             assert_eq!(depth, stack.len(), "write outside the top frame: {}", at());
         }
-        assert!(last_rollback_to.is_none() || sql.starts_with("RELEASE"), "ROLLBACK TO not followed by its RELEASE");
+        assert!(
+            last_rollback_to.is_none() || sql.starts_with("RELEASE"),
+            "ROLLBACK TO not followed by its RELEASE"
+        );
         last_rollback_to = None;
     }
-    assert!(stack.is_empty() && !in_tx, "trace ends inside a transaction");
+    assert!(
+        stack.is_empty() && !in_tx,
+        "trace ends inside a transaction"
+    );
     savepoints
 }
 

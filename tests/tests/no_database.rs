@@ -12,5 +12,8 @@ async fn needs_a_database() -> Result<(), Error> {
 async fn an_outermost_transaction_without_a_database_is_a_clear_error() {
     let err = needs_a_database().await.unwrap_err();
     assert!(matches!(err, Error::NoDatabase), "{err}");
-    assert!(err.to_string().contains("set_default"), "the message says how to fix it: {err}");
+    assert!(
+        err.to_string().contains("set_default"),
+        "the message says how to fix it: {err}"
+    );
 }

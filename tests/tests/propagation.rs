@@ -25,9 +25,17 @@ async fn joined(key: &'static str, fail: bool) -> Result<u32, Error> {
 
 #[transactional(db = db)]
 async fn outer_with_join(db: &Database, fail: bool) -> Result<(), Error> {
-    let (outer, inner) = if fail { ("outer2", "joined2") } else { ("outer", "joined") };
+    let (outer, inner) = if fail {
+        ("outer2", "joined2")
+    } else {
+        ("outer", "joined")
+    };
     insert(outer).await?;
-    assert_eq!(joined(inner, false).await?, 0, "join runs in the enclosing frame");
+    assert_eq!(
+        joined(inner, false).await?,
+        0,
+        "join runs in the enclosing frame"
+    );
     if fail {
         // The caller swallows the error, but the transaction is doomed all the same.
         assert!(joined("joined_failing", true).await.is_err());
@@ -42,7 +50,11 @@ async fn a_failed_join_marks_the_transaction_rollback_only() {
         outer_with_join(&test.db, false).await.unwrap();
         let doomed = outer_with_join(&test.db, true).await;
         assert!(matches!(doomed, Err(Error::RollbackOnly)), "{doomed:?}");
-        assert_eq!(test.kv().await, table([("joined", 1), ("outer", 1)]), "{kind:?}");
+        assert_eq!(
+            test.kv().await,
+            table([("joined", 1), ("outer", 1)]),
+            "{kind:?}"
+        );
         test.assert_healthy().await;
     }
 }
@@ -55,7 +67,10 @@ async fn needs_a_transaction() -> Result<u32, Error> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mandatory_fails_outside_and_nests_inside() {
     let test = TestDb::new(Kind::Memory).await;
-    assert!(matches!(needs_a_transaction().await, Err(Error::NoTransaction)));
+    assert!(matches!(
+        needs_a_transaction().await,
+        Err(Error::NoTransaction)
+    ));
     let depth = Atomic::new()
         .db(test.db.clone())
         .run(needs_a_transaction())
@@ -102,7 +117,11 @@ async fn requires_new_on_another_database_is_independent() {
         .await;
     assert!(result.is_err());
     assert_eq!(outer.kv().await, table([]));
-    assert_eq!(other.kv().await, table([("other", 1)]), "committed on its own");
+    assert_eq!(
+        other.kv().await,
+        table([("other", 1)]),
+        "committed on its own"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +155,10 @@ async fn on_commit_hooks_run_after_the_outermost_commit_only() {
         .await
         .unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 11);
-    assert!(matches!(transactional::on_commit(|| {}), Err(Error::NoTransaction)));
+    assert!(matches!(
+        transactional::on_commit(|| {}),
+        Err(Error::NoTransaction)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +169,10 @@ async fn a_handle_used_after_its_frame_ended_is_refused() {
         .run(async { transactional::current() })
         .await
         .unwrap();
-    let err = leaked.execute("INSERT INTO kv VALUES ('late', 1)", ()).await.unwrap_err();
+    let err = leaked
+        .execute("INSERT INTO kv VALUES ('late', 1)", ())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::TransactionClosed(_)), "{err}");
     assert_eq!(test.kv().await, table([]));
 }
@@ -186,7 +211,9 @@ async fn an_error_inside_a_savepoint_keeps_the_transaction_usable() {
             };
             assert!(sql.as_deref().unwrap_or("").contains("INSERT INTO kv"));
             let bad = transactional::atomic(async {
-                transactional::current()?.execute("INSRT nonsense", ()).await
+                transactional::current()?
+                    .execute("INSRT nonsense", ())
+                    .await
             })
             .await;
             assert!(matches!(bad, Err(Error::Sqlite { .. })));

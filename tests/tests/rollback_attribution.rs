@@ -109,10 +109,16 @@ async fn rounds(kind: Kind, count: usize) {
     let rows = test.kv().await;
     for round in 0..count {
         for key in [format!("r{round:03}-b"), format!("r{round:03}-c")] {
-            assert!(rows.contains_key(&key), "{kind:?}: {key} lost (it committed)");
+            assert!(
+                rows.contains_key(&key),
+                "{kind:?}: {key} lost (it committed)"
+            );
         }
         for key in [format!("r{round:03}-a1"), format!("r{round:03}-a2")] {
-            assert!(!rows.contains_key(&key), "{kind:?}: {key} survived A's rollback");
+            assert!(
+                !rows.contains_key(&key),
+                "{kind:?}: {key} survived A's rollback"
+            );
         }
     }
     assert_eq!(rows.len(), 2 * count);

@@ -22,7 +22,10 @@ async fn spawn_children(db: &Database, prefix: &'static str, fail: bool) -> Resu
     handles.push(tokio::task::spawn(async move {
         // A plain statement in the spawned task runs in the outer frame.
         transactional::current()?
-            .execute("INSERT INTO kv(key, val) VALUES (?1, 100)", (format!("{prefix}plain"),))
+            .execute(
+                "INSERT INTO kv(key, val) VALUES (?1, 100)",
+                (format!("{prefix}plain"),),
+            )
             .await?;
         Ok(())
     }));
