@@ -1,12 +1,14 @@
 //! Parse → validate → expand, and the tokens of the rewritten fn.
 
+use proc_macro2::extra::DelimSpan;
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
-use syn::{AttrStyle, GenericArgument, PathArguments, Type};
+use syn::{Expr, GenericArgument, PathArguments, Stmt, Type};
 
 use crate::args::Args;
+use crate::async_trait;
 use crate::errors::Errors;
 use crate::spawn;
 use crate::validate::{self, Function};
@@ -65,15 +67,36 @@ pub fn transactional(args: TokenStream, item: TokenStream) -> TokenStream {
 // body for each attempt, borrowing the arguments rather than moving them in (a closure that
 // moved them into its first future could not make a second one).
 fn expand(args: &Args, function: Function) -> TokenStream {
-    let Function { mut item, output } = function;
+    let Function {
+        mut item,
+        output,
+        async_trait,
+    } = function;
     spawn::rewrite(&mut item.block, &private(args, Span::call_site()));
+    let target = match async_trait {
+        false => &mut item.block,
+        true => {
+            let body = async_trait::body(&mut item.block);
+            &mut body
+                .expect("validate::function checked the #[async_trait] shape")
+                .block
+        }
+    };
+    let prologue = match async_trait {
+        false => 0,
+        true => async_trait::prologue_len(&target.stmts),
+    };
+    let stmts = target.stmts.split_off(prologue);
+    let wrapped = wrap(args, &output, &stmts, target.brace_token.span);
+    target.stmts.push(Stmt::Expr(Expr::Verbatim(wrapped), None));
+    item.into_token_stream()
+}
 
-    let (outer, inner): (Vec<_>, Vec<_>) =
-        (item.attrs.iter()).partition(|attr| matches!(attr.style, AttrStyle::Outer));
-    let (vis, sig, stmts) = (&item.vis, &item.sig, &item.block.stmts);
+/// The statements of the body, run in the transaction.
+fn wrap(args: &Args, output: &Type, stmts: &[Stmt], braces: DelimSpan) -> TokenStream {
     // A missing `From<transactional::Error>` is reported on `E`, once: `run` requires the
     // same bound, and rustc drops the second report when both have the same span.
-    let error = error_type(&output);
+    let error = error_type(output);
     let error_span = error.map_or_else(Span::call_site, |error| error.span());
     let assert_error_type = error.map(|error| {
         let private = private(args, error_span);
@@ -81,30 +104,23 @@ fn expand(args: &Args, function: Function) -> TokenStream {
     });
     let atomic = private(args, error_span);
     let options = builder(args);
-    let pin = pin_output(&output);
+    let pin = pin_output(output);
     // The body keeps the braces the user wrote, so that borrowck errors name its variables.
     let mut block = Group::new(Delimiter::Brace, quote!(#pin #(#stmts)*));
-    block.set_span(item.block.brace_token.span.join());
+    block.set_span(braces.join());
     let (retries, run, body) = match &args.retries {
         None => (None, "run", quote!(async move #block)),
         Some(retries) => {
             let n = retries.value;
             let closure = quote_spanned!(retries.key=> ||);
-            let body = quote_spanned!(item.block.brace_token.span.open()=> #closure async #block);
+            let body = quote_spanned!(braces.open()=> #closure async #block);
             (Some(quote!(.retries(#n))), "run_retrying", body)
         }
     };
     let run = Ident::new(run, error_span);
-    let call = quote_spanned! {error_span=>
+    quote_spanned! {error_span=>
+        #assert_error_type
         #atomic::Atomic::new() #options #retries .#run(#body).await
-    };
-    quote! {
-        #(#outer)*
-        #vis #sig {
-            #(#inner)*
-            #assert_error_type
-            #call
-        }
     }
 }
 

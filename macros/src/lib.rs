@@ -19,6 +19,8 @@
 //! that returns `Result<T, E>` where `E: From<transactional::Error>`. Any path ending in
 //! `Result` is accepted, so aliases such as `transactional::Result<T>` or
 //! `anyhow::Result<T>` work. `const fn` and `extern` fns are rejected; `unsafe` is kept.
+//! It composes with `#[tracing::instrument]` (above or below it) and with `#[async_trait]`
+//! (which expands first; the boxed future's body then runs in the transaction).
 //!
 //! # Options
 //!
@@ -113,6 +115,7 @@
 //! the rest of the crate still type-checks.
 
 mod args;
+mod async_trait;
 mod errors;
 mod expand;
 mod spawn;

@@ -258,6 +258,33 @@ fn rewrites_spawn_but_not_in_nested_items() {
 }
 
 #[test]
+fn wraps_the_future_of_an_async_trait_method() {
+    let out = expand(
+        quote!(retries = 2),
+        quote! {
+            fn get<'life0, 'async_trait>(&'life0 self, key: String) -> ::core::pin::Pin<Box<
+                dyn ::core::future::Future<Output = Result<usize, Error>> + ::core::marker::Send + 'async_trait
+            >> {
+                Box::pin(async move {
+                    if let ::core::option::Option::Some(__ret) = ::core::option::Option::None::<Result<usize, Error>> {
+                        return __ret;
+                    }
+                    let __self = self;
+                    let key = key;
+                    let __ret: Result<usize, Error> = { Ok(key.len()) };
+                    __ret
+                })
+            }
+        },
+    );
+    let bindings =
+        "let __self = self ; let key = key ; :: transactional :: __private :: assert_error_type";
+    assert!(out.contains(bindings), "{out}");
+    assert!(out.contains(". run_retrying (|| async {"), "{out}");
+    assert!(!out.contains("compile_error"), "{out}");
+}
+
+#[test]
 fn on_error_emits_the_item_unchanged() {
     let item = quote!(
         fn f(db: &Database) -> u32 {

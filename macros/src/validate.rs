@@ -3,9 +3,10 @@
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::{quote, ToTokens};
-use syn::{Error, FnArg, Item, ItemFn, Pat, Result, ReturnType, Signature, Type};
+use syn::{Error, FnArg, Item, ItemFn, Pat, Result, ReturnType, Type};
 
 use crate::args::Args;
+use crate::async_trait;
 use crate::errors::Errors;
 use crate::value::{Begin, Propagation};
 
@@ -14,6 +15,9 @@ pub struct Function {
     pub item: ItemFn,
     /// The `Result<T, E>` after `->`.
     pub output: Type,
+    /// `#[async_trait]` has already turned the `async fn` into a fn returning
+    /// `Box::pin(async move { .. })`; `output` is that future's output.
+    pub async_trait: bool,
 }
 
 /// The item as an `async fn` with a `Result` return type.
@@ -23,6 +27,7 @@ pub fn function(item: TokenStream) -> Result<Function> {
         other => return Err(not_a_function(&other)),
     };
     let sig = &func.sig;
+    let async_trait_output = async_trait::output(sig, &func.block);
     let mut errors = Errors::default();
     if let Some(constness) = sig.constness {
         let fix = match sig.asyncness {
@@ -31,7 +36,7 @@ pub fn function(item: TokenStream) -> Result<Function> {
         };
         let message = format!("`#[transactional]` cannot be applied to a `const fn`; {fix}");
         errors.push(Error::new(constness.span, message));
-    } else if sig.asyncness.is_none() {
+    } else if sig.asyncness.is_none() && async_trait_output.is_none() {
         // `async` goes before `unsafe`: `async unsafe fn`.
         let (before, span) = match sig.unsafety {
             Some(unsafety) => ("unsafe", unsafety.span),
@@ -48,25 +53,37 @@ pub fn function(item: TokenStream) -> Result<Function> {
         );
         errors.push(Error::new_spanned(abi, message));
     }
-    let output = return_type(sig);
-    errors.finish_with(output.map(|output| Function { item: func, output }))
+    let async_trait = async_trait_output.is_some();
+    let output = match async_trait_output {
+        Some(output) => result(output),
+        None => match &sig.output {
+            ReturnType::Default => Err(Error::new(
+                sig.paren_token.span.close(),
+                format!("{NEEDS_RESULT}: add `-> Result<(), transactional::Error>`"),
+            )),
+            ReturnType::Type(_, ty) => result((**ty).clone()),
+        },
+    };
+    let output = output.map(|output| Function {
+        item: func,
+        output,
+        async_trait,
+    });
+    errors.finish_with(output)
 }
 
-fn return_type(sig: &Signature) -> Result<Type> {
-    const NEEDS: &str = "a `#[transactional]` fn must return a `Result`, since the transaction \
-                         can fail";
-    match &sig.output {
-        ReturnType::Default => Err(Error::new(
-            sig.paren_token.span.close(),
-            format!("{NEEDS}: add `-> Result<(), transactional::Error>`"),
-        )),
-        ReturnType::Type(_, ty) if is_result(ty) => Ok((**ty).clone()),
-        ReturnType::Type(_, ty) => {
-            let ty_text = pretty(ty);
-            let message = format!("{NEEDS}: write `Result<{ty_text}, transactional::Error>`");
-            Err(Error::new_spanned(ty, message))
-        }
+const NEEDS_RESULT: &str =
+    "a `#[transactional]` fn must return a `Result`, since the transaction can fail";
+
+fn result(ty: Type) -> Result<Type> {
+    if is_result(&ty) {
+        return Ok(ty);
     }
+    let message = format!(
+        "{NEEDS_RESULT}: write `Result<{}, transactional::Error>`",
+        pretty(&ty)
+    );
+    Err(Error::new_spanned(ty, message))
 }
 
 /// A type as it would be written, for messages: `Vec<u8>` rather than `Vec < u8 >`.
