@@ -183,8 +183,8 @@ fn parse_key(input: ParseStream) -> Result<std::result::Result<(Key, Span), Erro
     Ok(Ok(key))
 }
 
-/// An identifier that is not an option becomes an "unknown option" error; anything else is
-/// a syntax error listing what was expected.
+/// An identifier that is not an option becomes an "unknown option" error, and a bare value
+/// (`"join"`) an error naming its option; anything else is a syntax error listing the options.
 fn unknown_option(input: ParseStream, lookahead: Lookahead1) -> Result<Error> {
     if input.peek(LitStr) {
         let lit = input.fork().parse::<LitStr>()?;
