@@ -24,7 +24,7 @@ mod kw {
 }
 
 /// The options as written, each with the span of its key for later messages.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Args {
     pub db: Option<Opt<Expr>>,
     pub propagation: Option<Opt<Propagation>>,
@@ -39,6 +39,7 @@ pub struct Args {
 }
 
 /// One option's value and the span of its key.
+#[derive(Clone)]
 pub struct Opt<T> {
     pub key: Span,
     pub value: T,

@@ -24,6 +24,8 @@
 //!     })
 //! ```
 
+use proc_macro2::Ident;
+use syn::visit_mut::VisitMut;
 use syn::{
     Block, Expr, ExprAsync, GenericArgument, Pat, PathArguments, ReturnType, Signature, Stmt, Type,
     TypeParamBound,
@@ -104,6 +106,21 @@ pub fn prologue_len(stmts: &[Stmt]) -> usize {
             _ => false,
         })
         .count()
+}
+
+/// In the future's body `#[async_trait]` has moved the receiver into `__self`; `db = self.x`
+/// must say `__self.x` there.
+pub fn rename_self(db: &mut Expr) {
+    struct RenameSelf;
+    impl VisitMut for RenameSelf {
+        fn visit_ident_mut(&mut self, ident: &mut Ident) {
+            if ident == "self" {
+                *ident = Ident::new("__self", ident.span());
+            }
+        }
+        fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+    }
+    RenameSelf.visit_expr_mut(db);
 }
 
 /// The type argument of `ty` when `ty` is `…::<name><T>`.

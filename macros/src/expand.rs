@@ -87,7 +87,11 @@ fn expand(args: &Args, function: Function) -> TokenStream {
         true => async_trait::prologue_len(&target.stmts),
     };
     let stmts = target.stmts.split_off(prologue);
-    let wrapped = wrap(args, &output, &stmts, target.brace_token.span);
+    let mut args = args.clone();
+    if let (true, Some(db)) = (async_trait && item.sig.receiver().is_some(), &mut args.db) {
+        async_trait::rename_self(&mut db.value);
+    }
+    let wrapped = wrap(&args, &output, &stmts, target.brace_token.span);
     target.stmts.push(Stmt::Expr(Expr::Verbatim(wrapped), None));
     item.into_token_stream()
 }

@@ -9,6 +9,7 @@ trait Store {
     async fn put(&self, key: String, value: i64) -> Result<usize, Error>;
     async fn count(&self, prefix: &str) -> Result<i64, Error>;
     async fn retried(&self, key: String) -> Result<usize, Error>;
+    async fn into_db(self) -> Result<Database, Error>;
 }
 
 struct Repo {
@@ -37,6 +38,12 @@ impl Store for Repo {
     async fn retried(&self, key: String) -> Result<usize, Error> {
         Ok(key.len())
     }
+
+    // `#[async_trait]` moved `self` into `__self` before this runs; `db = self.db` still works.
+    #[transactional(db = self.db)]
+    async fn into_db(self) -> Result<Database, Error> {
+        Ok(self.db)
+    }
 }
 
 #[tokio::main]
@@ -56,4 +63,6 @@ async fn main() {
     assert_eq!(repo.put("a2".into(), 2).await.unwrap(), 1);
     assert_eq!(repo.count("a").await.unwrap(), 2);
     assert_eq!(repo.retried("abc".into()).await.unwrap(), 3);
+    let db = Database::open_in_memory().await.unwrap();
+    Repo { db }.into_db().await.unwrap();
 }
