@@ -21,7 +21,8 @@ impl Store for Repo {
     #[transactional(db = self.db, name = "put")]
     async fn put(&self, key: String, value: i64) -> Result<usize, Error> {
         let tx = transactional::current()?;
-        tx.execute("INSERT INTO kv(key, val) VALUES (?1, ?2)", (key, value)).await
+        tx.execute("INSERT INTO kv(key, val) VALUES (?1, ?2)", (key, value))
+            .await
     }
 
     #[transactional(db = &self.db, read_only)]

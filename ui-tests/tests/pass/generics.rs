@@ -23,7 +23,9 @@ async fn impl_return(n: u32) -> Result<impl Display, Error> {
 }
 
 #[transactional(name = "nested_impl")]
-async fn impl_in_error(n: u32) -> Result<Vec<impl Debug>, Box<dyn std::error::Error + Send + Sync>> {
+async fn impl_in_error(
+    n: u32,
+) -> Result<Vec<impl Debug>, Box<dyn std::error::Error + Send + Sync>> {
     Ok(vec![n])
 }
 

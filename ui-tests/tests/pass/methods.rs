@@ -60,7 +60,12 @@ fn main() {
         repo.retried("k".to_owned()).await?;
         repo.returns_self_type().await?;
         repo.put("k".to_owned()).await?;
-        let hits = Arc::new(Repo { db: repo.db.clone(), hits: 0 }).by_arc().await?;
+        let hits = Arc::new(Repo {
+            db: repo.db.clone(),
+            hits: 0,
+        })
+        .by_arc()
+        .await?;
         Repo { db: repo.db, hits }.by_value().await.map(drop)
     };
 }

@@ -28,7 +28,9 @@ mod inner {
     }
 
     #[::transactional::transactional(db = db)]
-    async fn with_db(db: &::transactional::Database) -> ::core::result::Result<(), ::transactional::Error> {
+    async fn with_db(
+        db: &::transactional::Database,
+    ) -> ::core::result::Result<(), ::transactional::Error> {
         Ok(())
     }
 }

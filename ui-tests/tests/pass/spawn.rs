@@ -12,7 +12,10 @@ async fn spawns() -> Result<u32, Error> {
     let b = ::tokio::spawn(work(2));
     let c = tokio::task::spawn(work(3));
     let d = ::tokio::task::spawn(async move { work(4).await });
-    let more: Vec<_> = vec![work(5), work(6)].into_iter().map(tokio::spawn).collect();
+    let more: Vec<_> = vec![work(5), work(6)]
+        .into_iter()
+        .map(tokio::spawn)
+        .collect();
 
     // Not part of the body: a plain tokio spawn, still compiles.
     fn detached() -> tokio::task::JoinHandle<()> {
