@@ -101,7 +101,8 @@ fn wrap(args: &Args, output: &Type, stmts: &[Stmt], braces: DelimSpan) -> TokenS
     // A missing `From<transactional::Error>` is reported on `E`, once: `run` requires the
     // same bound, and rustc drops the second report when both have the same span.
     let error = error_type(output);
-    let error_span = error.map_or_else(Span::call_site, |error| error.span());
+    // Without a written `E` (`AppResult<T>`), `run`'s bound is reported on the return type.
+    let error_span = error.map_or_else(|| output.span(), |error| error.span());
     let assert_error_type = error.map(|error| {
         let private = private(args, error_span);
         quote_spanned!(error_span=> #private::assert_error_type::<#error>();)
