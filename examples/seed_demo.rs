@@ -12,11 +12,13 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
 use transactional::{transactional, Database, Error, TaskGroup};
 
 /// Runs the seed scenario: concurrent nested transactions inside one outer transaction.
@@ -81,9 +83,27 @@ fn expected_table(tasks: usize, rounds: usize) -> BTreeMap<String, i64> {
     table
 }
 
+/// What one run measured.
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))] // `main` needs two fields, the test all of them
+struct Summary {
+    naive: naive::Outcome,
+    failures: usize,
+    table_exact: bool,
+    rows: usize,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+    let summary = run(&Args::parse()).await?;
+    if summary.failures > 0 || !summary.table_exact {
+        return Err("the ordered run did not produce the exact table".into());
+    }
+    Ok(())
+}
+
+/// Runs both parts and prints them; the caller decides what counts as failure.
+async fn run(args: &Args) -> Result<Summary, Box<dyn std::error::Error>> {
     for suffix in ["", "-wal", "-shm"] {
         let mut path = args.db.clone().into_os_string();
         path.push(suffix);
@@ -116,21 +136,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .execute_batch("DROP TABLE IF EXISTS kv; CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
             .await
     }).await?;
+    let bar = progress_bar(args.rounds, "2. ordered");
     let started = Instant::now();
     let mut failures = 0;
     for _ in 0..args.rounds {
         if let Err(err) = round(&db, args.tasks).await {
             failures += 1;
-            eprintln!("   round failed: {err}");
+            bar.suspend(|| eprintln!("   round failed: {err}"));
         }
+        bar.inc(1);
     }
     let elapsed = started.elapsed();
+    bar.finish_and_clear();
     let table = read_table(&db).await?;
     let expected = expected_table(args.tasks, args.rounds);
+    let table_exact = table == expected;
     println!("\n2. #[transactional] + TaskGroup (ordered savepoints):");
     println!(
         "   {failures} failed rounds; final table {}",
-        if table == expected {
+        if table_exact {
             "exactly as expected"
         } else {
             "WRONG"
@@ -154,10 +178,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "µs per nested tx",
         micros_per(elapsed, ops)
     );
-    if failures > 0 || table != expected {
-        return Err("the ordered run did not produce the exact table".into());
+    Ok(Summary {
+        naive,
+        failures,
+        table_exact,
+        rows: table.len(),
+    })
+}
+
+/// A bar for the rounds on a terminal; hidden when the output is piped or redirected, so a
+/// log or `| less` gets only the result lines.
+fn progress_bar(rounds: usize, label: &'static str) -> ProgressBar {
+    if !(std::io::stdout().is_terminal() && std::io::stderr().is_terminal()) {
+        return ProgressBar::hidden();
     }
-    Ok(())
+    let bar = ProgressBar::new(rounds as u64).with_prefix(label);
+    bar.set_style(
+        ProgressStyle::with_template("   {prefix} [{bar:40}] {pos}/{len} rounds  {elapsed}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
 }
 
 async fn read_table(db: &Database) -> Result<BTreeMap<String, i64>, Error> {
@@ -200,6 +241,7 @@ mod naive {
     use super::*;
     use rusqlite::Connection;
 
+    #[derive(Debug)]
     pub struct Outcome {
         pub failures: usize,
         pub no_such_savepoint: usize,
@@ -319,6 +361,7 @@ mod naive {
         let mut failures = 0;
         let mut no_such_savepoint = 0;
         let mut first_failure = None;
+        let bar = progress_bar(rounds, "1. unordered");
         for _ in 0..rounds {
             let log: Log = Arc::default();
             conn.lock().expect("connection").execute_batch("BEGIN")?;
@@ -340,7 +383,9 @@ mod naive {
             if first_failure.is_none() {
                 first_failure = explain_no_such_savepoint(&log.lock().expect("log"));
             }
+            bar.inc(1);
         }
+        bar.finish_and_clear();
         let conn = conn.lock().expect("connection");
         let mut stmt = conn.prepare("SELECT key, val FROM kv")?;
         let table: BTreeMap<String, i64> = stmt
@@ -358,5 +403,42 @@ mod naive {
             expected_rows: expected.len(),
             first_failure,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo end to end with small numbers, arguments parsed as on the command line.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn small_run_is_exact() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("seed.db");
+        let args = Args::try_parse_from([
+            "seed_demo".as_ref(),
+            "--tasks".as_ref(),
+            "16".as_ref(),
+            "--rounds".as_ref(),
+            "5".as_ref(),
+            "--db".as_ref(),
+            db.as_os_str(),
+        ])
+        .expect("arguments");
+        let summary = run(&args).await.expect("the demo runs");
+        assert_eq!(summary.failures, 0, "{summary:?}");
+        assert!(summary.table_exact, "{summary:?}");
+        assert_eq!(summary.rows, 8);
+        // Part 1 is racy by nature: only its bookkeeping is checked.
+        assert!(summary.naive.failures <= 16 * 5, "{summary:?}");
+        assert!(summary.naive.no_such_savepoint <= summary.naive.failures);
+        assert_eq!(summary.naive.expected_rows, 8);
+        assert!(summary.naive.wrong_rows <= 8);
+    }
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let args = Args::try_parse_from(["seed_demo"]).expect("arguments");
+        assert_eq!((args.tasks, args.rounds), (100, 50));
     }
 }
