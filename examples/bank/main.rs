@@ -1,0 +1,79 @@
+//! A bank over HTTP whose handlers are `#[transactional]`; see `app.rs` for the API.
+//!
+//! ```text
+//! cargo run --release --example bank -- --addr 127.0.0.1:3000 --db bank.db
+//! curl -s localhost:3000/accounts -H 'content-type: application/json' -d '{"owner":"ada","opening_balance":1000}'
+//! curl -s localhost:3000/accounts -H 'content-type: application/json' -d '{"owner":"bob","opening_balance":500}'
+//! curl -s localhost:3000/transfers/batch -H 'content-type: application/json' \
+//!      -d '{"transfers":[{"from":1,"to":2,"amount":300},{"from":2,"to":1,"amount":9999},{"from":1,"to":42,"amount":5}]}'
+//! curl -s localhost:3000/audit
+//! ```
+//!
+//! Logs go to stderr; `RUST_LOG` sets what is shown (default `info`; try
+//! `RUST_LOG=info,transactional=debug` for a span per transaction and savepoint).
+//! Ctrl-C (or SIGTERM) shuts down gracefully.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use transactional::Database;
+use transactional_examples::bank;
+
+/// Serves the bank example.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// SQLite file (created if missing; its data is kept between runs).
+    #[arg(long, default_value = "bank.db")]
+    db: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let args = Args::parse();
+    let db = Database::open(&args.db).await?;
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, db = %args.db.display(), "bank listening");
+    bank::serve(listener, db, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what `docker stop` and systemd send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
