@@ -233,7 +233,7 @@ impl Env {
         let db = db.clone();
         let total = self
             .rt
-            .block_on(tokio::spawn(async move { w1(&db, depth, n).await }))
+            .block_on(self.rt.spawn(async move { w1(&db, depth, n).await }))
             .expect("join")
             .expect("w1");
         total / n as u32
@@ -272,7 +272,7 @@ impl Env {
         let db = db.clone();
         let total = self
             .rt
-            .block_on(tokio::spawn(async move { w3(&db, k, groups).await }))
+            .block_on(self.rt.spawn(async move { w3(&db, k, groups).await }))
             .expect("join")
             .expect("w3");
         total / (k * groups) as u32
