@@ -1,0 +1,588 @@
+//! The bank example over real HTTP on 127.0.0.1: a concurrent load of valid and invalid
+//! requests where every response is checked, the invariant and the database's integrity at
+//! the end, and a graceful shutdown with requests in flight.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use transactional::Database;
+use transactional_examples::bank::{
+    self, Account, Audit, BatchItemResult, BatchResponse, ErrorBody, MetricsView, Transfer,
+    MAX_AMOUNT, MAX_BATCH,
+};
+
+const ACCOUNTS: usize = 24;
+const OPENING: i64 = 1_000;
+const CLIENTS: usize = 32;
+const REQUESTS_PER_CLIENT: usize = 40;
+/// Ids no account has.
+const UNKNOWN: i64 = 1_000_000;
+
+struct Server {
+    base: String,
+    addr: SocketAddr,
+    db: Database,
+    path: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bank.db");
+        let db = Database::open(&path).await.expect("open the database");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let handle = tokio::spawn(bank::serve(listener, db.clone(), async {
+            let _ = signal.await;
+        }));
+        Server {
+            base: format!("http://{addr}"),
+            addr,
+            db,
+            path,
+            shutdown: Some(shutdown),
+            handle,
+            _dir: dir,
+        }
+    }
+
+    /// Signals shutdown without waiting for it.
+    fn signal_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// Signals shutdown and waits until `serve` has returned.
+    async fn stop(mut self) -> (PathBuf, tempfile::TempDir) {
+        self.signal_shutdown();
+        self.handle
+            .await
+            .expect("the server task")
+            .expect("serve returns Ok after a graceful shutdown");
+        (self.path, self._dir)
+    }
+}
+
+fn client() -> Client {
+    // No proxy: the environment's HTTP_PROXY must not take 127.0.0.1 traffic elsewhere.
+    Client::builder().no_proxy().build().expect("client")
+}
+
+/// One exchange: the status and the JSON body (every response of the service is JSON).
+async fn exchange(request: reqwest::RequestBuilder, what: &str) -> (StatusCode, Value) {
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    let text = response
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/json"),
+        "{what}: {status} {text}"
+    );
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {status} {text}"));
+    (status, body)
+}
+
+fn parse<T: DeserializeOwned>(body: &Value, what: &str) -> T {
+    serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{what}: {e}: {body}"))
+}
+
+/// Asserts an error response: this status, this code, a message.
+fn expect_error(status: StatusCode, body: &Value, want: StatusCode, code: &str, what: &str) {
+    assert_eq!(status, want, "{what}: {body}");
+    let error: ErrorBody = parse(body, what);
+    assert_eq!(error.error.code, code, "{what}: {body}");
+    assert!(!error.error.message.is_empty(), "{what}: {body}");
+}
+
+async fn open_account(client: &Client, base: &str, owner: &str, opening: i64) -> Account {
+    let (status, body) = exchange(
+        client
+            .post(format!("{base}/accounts"))
+            .json(&json!({ "owner": owner, "opening_balance": opening })),
+        "open account",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let account: Account = parse(&body, "open account");
+    assert_eq!(
+        (
+            account.owner.as_str(),
+            account.opening_balance,
+            account.balance
+        ),
+        (owner, opening, opening)
+    );
+    account
+}
+
+/// What one client saw.
+#[derive(Default)]
+struct Tally {
+    statuses: BTreeMap<u16, usize>,
+    committed: Vec<Transfer>,
+    items_failed: usize,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        self.committed.extend(other.committed);
+        self.items_failed += other.items_failed;
+    }
+}
+
+/// One client: `REQUESTS_PER_CLIENT` requests of every kind, each response checked against
+/// what that request must get.
+async fn run_client(seed: u64, base: String, ids: Vec<i64>) -> Tally {
+    let client = client();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut tally = Tally::default();
+    let two = |rng: &mut fastrand::Rng| {
+        let from = ids[rng.usize(..ids.len())];
+        let mut to = ids[rng.usize(..ids.len())];
+        while to == from {
+            to = ids[rng.usize(..ids.len())];
+        }
+        (from, to)
+    };
+    for n in 0..REQUESTS_PER_CLIENT {
+        let what = format!("client {seed} request {n}");
+        let roll = rng.u32(0..100);
+        let (status, body) = if roll < 35 {
+            // One valid transfer: committed, or refused for lack of funds.
+            let (from, to) = two(&mut rng);
+            let amount = rng.i64(1..=400);
+            let (status, body) = exchange(
+                client
+                    .post(format!("{base}/transfers"))
+                    .json(&json!({ "from": from, "to": to, "amount": amount })),
+                &what,
+            )
+            .await;
+            if status == StatusCode::CREATED {
+                let transfer: Transfer = parse(&body, &what);
+                assert_eq!(
+                    (transfer.from, transfer.to, transfer.amount),
+                    (from, to, amount)
+                );
+                tally.committed.push(transfer);
+            } else {
+                expect_error(
+                    status,
+                    &body,
+                    StatusCode::CONFLICT,
+                    "insufficient_funds",
+                    &what,
+                );
+            }
+            (status, body)
+        } else if roll < 65 {
+            // A batch; some items name an account that does not exist.
+            let len = rng.usize(2..=12);
+            let items: Vec<(i64, i64, i64, bool)> = (0..len)
+                .map(|_| {
+                    let (mut from, mut to) = two(&mut rng);
+                    let unknown = rng.u32(0..100) < 15;
+                    if unknown {
+                        // An unknown sender is found after the credit is written: only the
+                        // item's savepoint rollback can take that credit back.
+                        if rng.bool() {
+                            from = UNKNOWN + rng.i64(0..10);
+                        } else {
+                            to = UNKNOWN + rng.i64(0..10);
+                        }
+                    }
+                    (from, to, rng.i64(1..=400), unknown)
+                })
+                .collect();
+            let transfers: Vec<Value> = items
+                .iter()
+                .map(|(from, to, amount, _)| json!({ "from": from, "to": to, "amount": amount }))
+                .collect();
+            let (status, body) = exchange(
+                client
+                    .post(format!("{base}/transfers/batch"))
+                    .json(&json!({ "transfers": transfers })),
+                &what,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{what}: {body}");
+            let batch: BatchResponse = parse(&body, &what);
+            assert_eq!(batch.results.len(), len, "{what}: {body}");
+            assert_eq!(batch.committed + batch.failed, len, "{what}: {body}");
+            let mut committed = 0;
+            for (index, (result, &(from, to, amount, unknown))) in
+                batch.results.iter().zip(&items).enumerate()
+            {
+                match result {
+                    BatchItemResult::Committed { index: i, transfer } => {
+                        assert_eq!(*i, index, "{what}: {body}");
+                        assert!(!unknown, "{what}: item {index} committed: {body}");
+                        assert_eq!(
+                            (transfer.from, transfer.to, transfer.amount),
+                            (from, to, amount),
+                            "{what}: {body}"
+                        );
+                        committed += 1;
+                        tally.committed.push(transfer.clone());
+                    }
+                    BatchItemResult::Failed { index: i, error } => {
+                        assert_eq!(*i, index, "{what}: {body}");
+                        let code = if unknown {
+                            "unknown_account"
+                        } else {
+                            "insufficient_funds"
+                        };
+                        assert_eq!(error.code, code, "{what}: item {index}: {body}");
+                        tally.items_failed += 1;
+                    }
+                }
+            }
+            assert_eq!(batch.committed, committed, "{what}: {body}");
+            (status, body)
+        } else if roll < 75 {
+            let id = ids[rng.usize(..ids.len())];
+            let (status, body) = exchange(client.get(format!("{base}/accounts/{id}")), &what).await;
+            assert_eq!(status, StatusCode::OK, "{what}: {body}");
+            let account: Account = parse(&body, &what);
+            assert_eq!((account.id, account.opening_balance), (id, OPENING));
+            assert!(account.balance >= 0, "{what}: {body}");
+            (status, body)
+        } else {
+            invalid_request(&client, &base, &mut rng, &ids, &what).await
+        };
+        assert!(!status.is_server_error(), "{what}: {status} {body}");
+        *tally.statuses.entry(status.as_u16()).or_default() += 1;
+    }
+    tally
+}
+
+/// A request the service must refuse with a 4xx and a JSON error, writing nothing.
+async fn invalid_request(
+    client: &Client,
+    base: &str,
+    rng: &mut fastrand::Rng,
+    ids: &[i64],
+    what: &str,
+) -> (StatusCode, Value) {
+    let (a, b) = (ids[0], ids[1]);
+    let transfers = format!("{base}/transfers");
+    let batch = format!("{base}/transfers/batch");
+    let (request, want, code) = match rng.u32(0..12) {
+        0 => (
+            client
+                .post(&transfers)
+                .header("content-type", "application/json")
+                .body(r#"{"from": 1, "to": 2, "amount": "#),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        1 => (
+            client
+                .post(&transfers)
+                .json(&json!({ "from": a, "to": b, "amount": -rng.i64(0..1000) })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        2 => (
+            client
+                .post(&transfers)
+                .json(&json!({ "from": a, "to": a, "amount": 5 })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        3 => {
+            // The credit to `b` is written before the unknown sender is found.
+            let (from, to) = if rng.bool() {
+                (UNKNOWN, b)
+            } else {
+                (a, UNKNOWN)
+            };
+            (
+                client
+                    .post(&transfers)
+                    .json(&json!({ "from": from, "to": to, "amount": 5 })),
+                StatusCode::NOT_FOUND,
+                "unknown_account",
+            )
+        }
+        4 => {
+            let items: Vec<Value> = (0..=MAX_BATCH)
+                .map(|_| json!({ "from": a, "to": b, "amount": 1 }))
+                .collect();
+            (
+                client.post(&batch).json(&json!({ "transfers": items })),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+            )
+        }
+        5 => (
+            client.post(&batch).json(&json!({ "transfers": [] })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        6 => (
+            // Valid items around one bad one: the whole batch is refused.
+            client.post(&batch).json(&json!({ "transfers": [
+                { "from": a, "to": b, "amount": 1 },
+                { "from": b, "to": a, "amount": 0 },
+                { "from": b, "to": a, "amount": 1 },
+            ]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        7 => (
+            client.get(format!("{base}/accounts/{UNKNOWN}")),
+            StatusCode::NOT_FOUND,
+            "unknown_account",
+        ),
+        8 => (
+            client
+                .post(&transfers)
+                .body(r#"{"from": 1, "to": 2, "amount": 3}"#),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        9 => (
+            client
+                .post(&transfers)
+                .json(&json!({ "from": "alice", "to": b, "amount": 3 })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        10 => (
+            client
+                .post(&transfers)
+                .json(&json!({ "from": a, "to": b, "amount": MAX_AMOUNT + 1 })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        _ => (
+            client.get(format!("{base}/accounts/not-a-number")),
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+        ),
+    };
+    let (status, body) = exchange(request, what).await;
+    expect_error(status, &body, want, code, what);
+    (status, body)
+}
+
+/// Opens the file with a connection of its own, outside the library.
+fn check_file(path: &Path) -> (String, Vec<Transfer>, i64) {
+    let conn = rusqlite::Connection::open(path).expect("open the file");
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    let mut stmt = conn
+        .prepare("SELECT id, from_id, to_id, amount FROM transfer ORDER BY id")
+        .expect("prepare");
+    let transfers = stmt
+        .query_map([], |r| {
+            Ok(Transfer {
+                id: r.get(0)?,
+                from: r.get(1)?,
+                to: r.get(2)?,
+                amount: r.get(3)?,
+            })
+        })
+        .expect("query")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("rows");
+    let total: i64 = conn
+        .query_row("SELECT sum(balance) FROM account", [], |r| r.get(0))
+        .expect("total");
+    (integrity, transfers, total)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_load_keeps_the_money_and_answers_every_request() {
+    let server = Server::start().await;
+    let base = server.base.clone();
+    let setup = client();
+    let mut ids = Vec::new();
+    for i in 0..ACCOUNTS {
+        ids.push(
+            open_account(&setup, &base, &format!("owner{i}"), OPENING)
+                .await
+                .id,
+        );
+    }
+
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|seed| tokio::spawn(run_client(seed as u64, base.clone(), ids.clone())))
+        .collect();
+    let mut tally = Tally::default();
+    for client in clients {
+        tally.merge(client.await.expect("a client panicked"));
+    }
+    let elapsed = started.elapsed();
+
+    let requests: usize = tally.statuses.values().sum();
+    let count = |range: std::ops::Range<u16>| -> usize {
+        tally
+            .statuses
+            .iter()
+            .filter(|(s, _)| range.contains(s))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let (ok, client_errors, server_errors) = (count(200..300), count(400..500), count(500..600));
+    println!(
+        "bank load: {requests} requests from {CLIENTS} concurrent clients in {:.0} ms \
+         ({:.0} requests/s): {ok} 2xx, {client_errors} 4xx, {server_errors} 5xx; \
+         {} transfers committed, {} batch items rolled back alone; by status {:?}",
+        elapsed.as_secs_f64() * 1e3,
+        requests as f64 / elapsed.as_secs_f64(),
+        tally.committed.len(),
+        tally.items_failed,
+        tally.statuses,
+    );
+    assert_eq!(requests, CLIENTS * REQUESTS_PER_CLIENT);
+    assert_eq!(server_errors, 0);
+    assert!(client_errors > 0 && tally.items_failed > 0 && !tally.committed.is_empty());
+
+    // The invariant, as the service reports it.
+    let (status, body) = exchange(setup.get(format!("{base}/audit")), "audit").await;
+    assert_eq!(status, StatusCode::OK);
+    let audit: Audit = parse(&body, "audit");
+    assert_eq!(
+        audit,
+        Audit {
+            accounts: ACCOUNTS as i64,
+            transfers: tally.committed.len() as i64,
+            total_opening: ACCOUNTS as i64 * OPENING,
+            total_balance: ACCOUNTS as i64 * OPENING,
+            mismatched_accounts: 0,
+            conserved: true,
+        }
+    );
+
+    // Every balance is exactly what the acknowledged transfers make it.
+    let mut expected: BTreeMap<i64, i64> = ids.iter().map(|&id| (id, OPENING)).collect();
+    for t in &tally.committed {
+        *expected.get_mut(&t.from).expect("known sender") -= t.amount;
+        *expected.get_mut(&t.to).expect("known recipient") += t.amount;
+    }
+    for (&id, &balance) in &expected {
+        let (status, body) =
+            exchange(setup.get(format!("{base}/accounts/{id}")), "final balance").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            parse::<Account>(&body, "final balance").balance,
+            balance,
+            "account {id}"
+        );
+    }
+    let (_, body) = exchange(setup.get(format!("{base}/metrics")), "metrics").await;
+    let metrics: MetricsView = parse(&body, "metrics");
+    assert_eq!(metrics.committed_transfers, tally.committed.len() as u64);
+
+    // After shutdown, the file holds exactly the acknowledged transfers, and is intact.
+    let (path, _dir) = server.stop().await;
+    let (integrity, transfers, total) = check_file(&path);
+    assert_eq!(integrity, "ok");
+    let mut acknowledged = tally.committed;
+    acknowledged.sort_by_key(|t| t.id);
+    assert_eq!(transfers, acknowledged);
+    assert_eq!(total, ACCOUNTS as i64 * OPENING);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn graceful_shutdown_lets_requests_in_flight_commit() {
+    const IN_FLIGHT: usize = 8;
+    let mut server = Server::start().await;
+    let base = server.base.clone();
+    let setup = client();
+    let a = open_account(&setup, &base, "a", OPENING).await.id;
+    let b = open_account(&setup, &base, "b", OPENING).await.id;
+
+    // Hold the database's write lock in a transaction of our own, so the transfers below are
+    // certainly in flight — in their handlers, waiting to begin — when shutdown starts.
+    let (began, began_rx) = oneshot::channel();
+    let (release, release_rx) = oneshot::channel::<()>();
+    let holder = tokio::spawn(
+        transactional::Atomic::new()
+            .db(server.db.clone())
+            .run(async move {
+                let _ = began.send(());
+                let _ = release_rx.await;
+                Ok::<_, transactional::Error>(())
+            }),
+    );
+    began_rx.await.expect("the holder began");
+    let requests: Vec<_> = (0..IN_FLIGHT)
+        .map(|i| {
+            let url = format!("{base}/transfers");
+            tokio::spawn(async move {
+                exchange(
+                    client()
+                        .post(url)
+                        .json(&json!({ "from": a, "to": b, "amount": 10 + i as i64 })),
+                    "transfer in flight",
+                )
+                .await
+            })
+        })
+        .collect();
+    loop {
+        let (_, body) = exchange(setup.get(format!("{base}/metrics")), "metrics").await;
+        // The transfers, and this request.
+        if parse::<MetricsView>(&body, "metrics").in_flight == IN_FLIGHT as u64 + 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
+    server.signal_shutdown();
+    // Shutdown has begun once the listener is closed: new connections are refused.
+    while TcpStream::connect(server.addr).await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        !server.handle.is_finished(),
+        "serve waits for the requests in flight"
+    );
+
+    release.send(()).expect("the holder waits");
+    holder.await.expect("holder task").expect("holder commits");
+    let mut moved = 0;
+    for request in requests {
+        let (status, body) = request.await.expect("request task");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        moved += parse::<Transfer>(&body, "transfer in flight").amount;
+    }
+    let (path, _dir) = server.stop().await;
+    let (integrity, transfers, total) = check_file(&path);
+    assert_eq!(integrity, "ok");
+    assert_eq!(transfers.len(), IN_FLIGHT);
+    assert_eq!(transfers.iter().map(|t| t.amount).sum::<i64>(), moved);
+    assert_eq!(total, 2 * OPENING);
+}
