@@ -26,7 +26,8 @@
 //! [`serve`] stops on its shutdown signal gracefully: it stops accepting connections, lets the
 //! requests in flight finish (their transactions commit or roll back as they would have),
 //! and after [`SHUTDOWN_GRACE`] drops the ones still running, which rolls their transactions
-//! back. Nothing a client was told is committed can be lost.
+//! back. A client is told "committed" only after the commit, so nothing it was told is
+//! committed can be lost.
 
 mod api;
 mod domain;
@@ -42,7 +43,12 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 use transactional::Database;
 
@@ -105,6 +111,13 @@ pub async fn serve(
 }
 
 /// [`serve`] with another grace period for the requests in flight at shutdown.
+///
+/// Each connection runs in a task of its own (HTTP/1.1 with keep-alive). On the shutdown
+/// signal the listener is closed, idle connections are closed, and connections with a
+/// request in flight finish that request and close. When the grace period ends first, the
+/// remaining connection tasks are aborted — dropping a handler's future rolls its
+/// transaction back — and this returns once they are gone, so nothing of the server is still
+/// running, or still holding the database, when it returns.
 pub async fn serve_with_grace(
     listener: TcpListener,
     db: Database,
@@ -112,29 +125,55 @@ pub async fn serve_with_grace(
     grace: Duration,
 ) -> std::io::Result<()> {
     migrate(&db).await.map_err(std::io::Error::other)?;
-    let (signalled_tx, signalled) = tokio::sync::oneshot::channel();
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections; waiting for requests in flight");
-        let _ = signalled_tx.send(());
-    };
-    let server = axum::serve(listener, router(db)).with_graceful_shutdown(signal);
-    let grace_over = async move {
-        if signalled.await.is_err() {
-            std::future::pending::<()>().await; // the server ended on its own
-        }
-        tokio::time::sleep(grace).await;
-    };
+    let app = router(db);
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        connections.spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, %err, "connection ended with an error");
+            }
+        });
+        while connections.try_join_next().is_some() {} // forget the finished ones
+    }
+    drop(listener);
+    tracing::info!(
+        connections = connections.len(),
+        "shutting down: listener closed; waiting for the requests in flight"
+    );
     tokio::select! {
-        served = server => {
+        () = graceful.shutdown() => {
             tracing::info!("shut down: every request in flight has finished");
-            served
         }
-        () = grace_over => {
-            tracing::warn!(?grace, "requests still running after the grace period are dropped; their transactions roll back");
-            Ok(())
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(
+                ?grace,
+                connections = connections.len(),
+                "grace period over: dropping the requests still running; their transactions roll back"
+            );
+            connections.abort_all();
         }
     }
+    while connections.join_next().await.is_some() {}
+    Ok(())
 }
 
 /// Per request: a tracing span, the in-flight gauge, and one log line with the outcome.

@@ -38,15 +38,20 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_with_grace(bank::SHUTDOWN_GRACE).await
+    }
+
+    async fn start_with_grace(grace: Duration) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("bank.db");
         let db = Database::open(&path).await.expect("open the database");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let (shutdown, signal) = oneshot::channel::<()>();
-        let handle = tokio::spawn(bank::serve(listener, db.clone(), async {
+        let signal = async {
             let _ = signal.await;
-        }));
+        };
+        let handle = tokio::spawn(bank::serve_with_grace(listener, db.clone(), signal, grace));
         Server {
             base: format!("http://{addr}"),
             addr,
@@ -524,42 +529,7 @@ async fn graceful_shutdown_lets_requests_in_flight_commit() {
     let a = open_account(&setup, &base, "a", OPENING).await.id;
     let b = open_account(&setup, &base, "b", OPENING).await.id;
 
-    // Hold the database's write lock in a transaction of our own, so the transfers below are
-    // certainly in flight — in their handlers, waiting to begin — when shutdown starts.
-    let (began, began_rx) = oneshot::channel();
-    let (release, release_rx) = oneshot::channel::<()>();
-    let holder = tokio::spawn(
-        transactional::Atomic::new()
-            .db(server.db.clone())
-            .run(async move {
-                let _ = began.send(());
-                let _ = release_rx.await;
-                Ok::<_, transactional::Error>(())
-            }),
-    );
-    began_rx.await.expect("the holder began");
-    let requests: Vec<_> = (0..IN_FLIGHT)
-        .map(|i| {
-            let url = format!("{base}/transfers");
-            tokio::spawn(async move {
-                exchange(
-                    client()
-                        .post(url)
-                        .json(&json!({ "from": a, "to": b, "amount": 10 + i as i64 })),
-                    "transfer in flight",
-                )
-                .await
-            })
-        })
-        .collect();
-    loop {
-        let (_, body) = exchange(setup.get(format!("{base}/metrics")), "metrics").await;
-        // The transfers, and this request.
-        if parse::<MetricsView>(&body, "metrics").in_flight == IN_FLIGHT as u64 + 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let (release, holder, requests) = requests_in_flight(&server, a, b, IN_FLIGHT).await;
 
     server.signal_shutdown();
     // Shutdown has begun once the listener is closed: new connections are refused.
@@ -575,7 +545,7 @@ async fn graceful_shutdown_lets_requests_in_flight_commit() {
     holder.await.expect("holder task").expect("holder commits");
     let mut moved = 0;
     for request in requests {
-        let (status, body) = request.await.expect("request task");
+        let (status, body) = request.await.expect("request task").expect("a response");
         assert_eq!(status, StatusCode::CREATED, "{body}");
         moved += parse::<Transfer>(&body, "transfer in flight").amount;
     }
@@ -585,4 +555,93 @@ async fn graceful_shutdown_lets_requests_in_flight_commit() {
     assert_eq!(transfers.len(), IN_FLIGHT);
     assert_eq!(transfers.iter().map(|t| t.amount).sum::<i64>(), moved);
     assert_eq!(total, 2 * OPENING);
+}
+
+/// Holds the database's write lock in a transaction of our own, and sends `n` transfers
+/// from `a` to `b` that are therefore certainly in flight — in their handlers, waiting to
+/// begin — when this returns. Sending on the returned channel lets the holder commit.
+async fn requests_in_flight(
+    server: &Server,
+    a: i64,
+    b: i64,
+    n: usize,
+) -> (
+    oneshot::Sender<()>,
+    JoinHandle<Result<(), transactional::Error>>,
+    Vec<JoinHandle<Result<(StatusCode, Value), reqwest::Error>>>,
+) {
+    let (began, began_rx) = oneshot::channel();
+    let (release, release_rx) = oneshot::channel::<()>();
+    let holder = tokio::spawn(
+        transactional::Atomic::new()
+            .db(server.db.clone())
+            .run(async move {
+                let _ = began.send(());
+                let _ = release_rx.await;
+                Ok::<_, transactional::Error>(())
+            }),
+    );
+    began_rx.await.expect("the holder began");
+    let requests: Vec<_> = (0..n)
+        .map(|i| {
+            let request = client()
+                .post(format!("{}/transfers", server.base))
+                .json(&json!({ "from": a, "to": b, "amount": 10 + i as i64 }));
+            tokio::spawn(async move {
+                let response = request.send().await?;
+                let status = response.status();
+                Ok((status, response.json::<Value>().await?))
+            })
+        })
+        .collect();
+    let metrics = client();
+    loop {
+        let (_, body) = exchange(metrics.get(format!("{}/metrics", server.base)), "metrics").await;
+        // The transfers, and this request.
+        if parse::<MetricsView>(&body, "metrics").in_flight == n as u64 + 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    (release, holder, requests)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_still_running_after_the_grace_period_are_dropped_and_write_nothing() {
+    const IN_FLIGHT: usize = 8;
+    let mut server = Server::start_with_grace(Duration::ZERO).await;
+    let setup = client();
+    let a = open_account(&setup, &server.base, "a", OPENING).await.id;
+    let b = open_account(&setup, &server.base, "b", OPENING).await.id;
+    let (release, holder, requests) = requests_in_flight(&server, a, b, IN_FLIGHT).await;
+
+    server.signal_shutdown();
+    // `serve` returns once the requests it gave up on are gone (their tasks aborted); they
+    // wait for the write lock we hold, so none of them can have finished.
+    let db = server.db.clone();
+    let (path, _dir) = server.stop().await;
+    for request in requests {
+        let outcome = request.await.expect("request task");
+        assert!(
+            outcome.is_err(),
+            "a dropped request gets no response: {outcome:?}"
+        );
+    }
+    release.send(()).expect("the holder waits");
+    holder.await.expect("holder task").expect("holder commits");
+
+    // Nothing of the dropped requests was written, and the database is still usable.
+    let (integrity, transfers, total) = check_file(&path);
+    assert_eq!(integrity, "ok");
+    assert!(transfers.is_empty(), "{transfers:?}");
+    assert_eq!(total, 2 * OPENING);
+    transactional::Atomic::new()
+        .db(db)
+        .run(async {
+            transactional::current()?
+                .execute("UPDATE account SET owner = 'after' WHERE id = ?1", (a,))
+                .await
+        })
+        .await
+        .expect("a new transaction after the dropped ones");
 }
