@@ -155,6 +155,7 @@ pub async fn serve_with_grace(
         while connections.try_join_next().is_some() {} // forget the finished ones
     }
     drop(listener);
+    while connections.try_join_next().is_some() {}
     tracing::info!(
         connections = connections.len(),
         "shutting down: listener closed; waiting for the requests in flight"
