@@ -192,7 +192,11 @@ impl FrameGuard {
                 exec(&c, "ROLLBACK")?;
             }
             // A read-only transaction never needs the write lock, even on the writer.
-            let begin = if spec.read_only { crate::conn::Begin::Deferred } else { begin };
+            let begin = if spec.read_only {
+                crate::conn::Begin::Deferred
+            } else {
+                begin
+            };
             exec(&c, begin.sql())?;
         }
         Ok(Self::root(
