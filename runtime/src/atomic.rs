@@ -2,7 +2,7 @@
 //! expands to it.
 
 use std::future::Future;
-use std::panic::{resume_unwind, AssertUnwindSafe};
+use std::panic::{resume_unwind, AssertUnwindSafe, Location};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,9 +65,11 @@ pub enum Isolation {
 /// # Ok(()) }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 #[must_use = "an Atomic does nothing until `.run(..)` is awaited"]
 pub struct Atomic {
+    /// Where the block was written, for error messages (`#[track_caller]` on `new`).
+    opened_at: &'static Location<'static>,
     db: Option<Database>,
     propagation: Propagation,
     begin: Begin,
@@ -80,12 +82,20 @@ pub struct Atomic {
 
 /// Runs `body` in a transaction: a savepoint inside the current one, else a new transaction
 /// on the default database. The same as `Atomic::new().run(body)`.
-pub async fn atomic<F, T, E>(body: F) -> Result<T, E>
+#[track_caller]
+pub fn atomic<F, T, E>(body: F) -> impl Future<Output = Result<T, E>>
 where
     F: Future<Output = Result<T, E>>,
     E: From<Error>,
 {
-    Atomic::new().run(body).await
+    Atomic::new().run(body)
+}
+
+impl Default for Atomic {
+    #[track_caller]
+    fn default() -> Self {
+        Atomic::new()
+    }
 }
 
 /// Where a frame's body runs.
@@ -100,8 +110,19 @@ enum Plan {
 
 impl Atomic {
     /// Default options: `propagation = nested`, `begin = immediate`, no timeout, no retries.
+    #[track_caller]
     pub fn new() -> Self {
-        Self::default()
+        Atomic {
+            opened_at: Location::caller(),
+            db: None,
+            propagation: Propagation::default(),
+            begin: Begin::default(),
+            isolation: None,
+            read_only: false,
+            retries: 0,
+            timeout: None,
+            name: None,
+        }
     }
 
     /// The database of an outermost transaction. Inside a transaction on another database,
@@ -225,6 +246,7 @@ impl Atomic {
         FrameSpec {
             name: self.name,
             read_only: self.read_only,
+            opened_at: Some(self.opened_at),
         }
     }
 

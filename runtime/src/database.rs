@@ -28,6 +28,10 @@ pub(crate) struct DbInner {
     /// Outermost write transactions queue here (tokio's mutex is FIFO), so the library's own
     /// tasks never meet `SQLITE_BUSY` from each other.
     pub(crate) writer_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Who holds `writer_lock`, for the error of a task that waited too long for it.
+    pub(crate) writer_holder: Mutex<Option<WriterHolder>>,
+    /// How long an outermost write transaction waits for `writer_lock`.
+    pub(crate) writer_wait: Duration,
     pub(crate) readers: Option<ReaderPool>,
 }
 
@@ -35,10 +39,19 @@ pub(crate) struct DbInner {
 #[derive(Clone)]
 pub struct DatabaseBuilder {
     busy_timeout: Duration,
+    writer_wait: Duration,
     readers: usize,
     statement_cache: usize,
     pragmas: Vec<(String, String)>,
     on_open: Vec<OnOpen>,
+}
+
+/// The transaction that holds a database's write lock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WriterHolder {
+    pub(crate) frame_id: u64,
+    pub(crate) name: Option<&'static str>,
+    pub(crate) opened_at: &'static std::panic::Location<'static>,
 }
 
 type OnOpen = Arc<dyn Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync + 'static>;
@@ -47,6 +60,7 @@ impl fmt::Debug for DatabaseBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatabaseBuilder")
             .field("busy_timeout", &self.busy_timeout)
+            .field("writer_wait", &self.writer_wait)
             .field("readers", &self.readers)
             .field("statement_cache", &self.statement_cache)
             .field("pragmas", &self.pragmas)
@@ -59,6 +73,7 @@ impl Default for DatabaseBuilder {
     fn default() -> Self {
         DatabaseBuilder {
             busy_timeout: Duration::from_secs(5),
+            writer_wait: Duration::from_secs(30),
             readers: 4,
             statement_cache: 256,
             pragmas: Vec::new(),
@@ -73,6 +88,16 @@ impl DatabaseBuilder {
     /// on each other through SQLite: they queue in the library.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// How long an outermost write transaction waits for the transactions queued before it
+    /// (default 30 s) before failing with [`Error::Busy`], which names the transaction that
+    /// holds the lock. A wait this long usually means that transaction waits for this one:
+    /// a task spawned without its transaction context (`tokio::spawn` outside a
+    /// `#[transactional]` body instead of `transactional::spawn`).
+    pub fn writer_wait(mut self, wait: Duration) -> Self {
+        self.writer_wait = wait;
         self
     }
 
@@ -175,6 +200,8 @@ impl DatabaseBuilder {
                 label,
                 writer: Arc::new(Conn::new(writer)),
                 writer_lock: Arc::new(tokio::sync::Mutex::new(())),
+                writer_holder: Mutex::new(None),
+                writer_wait: self.writer_wait,
                 readers,
             }),
         }

@@ -55,7 +55,7 @@ enum Hold {
     /// A savepoint holds its parent's turn.
     ParentTurn(#[allow(dead_code)] OwnedMutexGuard<()>),
     /// A root write transaction holds the database's writer lock.
-    WriterLock(#[allow(dead_code)] OwnedMutexGuard<()>),
+    WriterLock(#[allow(dead_code)] crate::writer::WriterHold),
     /// A root read-only transaction holds a reader connection.
     Reader(#[allow(dead_code)] ReaderLease),
 }
@@ -158,6 +158,8 @@ impl fmt::Display for Frame {
 pub(crate) struct FrameSpec {
     pub(crate) name: Option<&'static str>,
     pub(crate) read_only: bool,
+    /// Where the transactional block was written (the `#[transactional]` fn or `Atomic::new()`).
+    pub(crate) opened_at: Option<&'static std::panic::Location<'static>>,
 }
 
 impl FrameGuard {
@@ -175,10 +177,13 @@ impl FrameGuard {
             if let Some(lease) = db.lease_reader().await {
                 let conn = lease.conn.clone();
                 exec(&conn.lock(), "BEGIN DEFERRED")?;
-                return Ok(Self::root(db, conn, false, spec, Hold::Reader(lease)));
+                let id = next_frame_id();
+                return Ok(Self::root(id, db, conn, false, spec, Hold::Reader(lease)));
             }
         }
-        let writer_lock = db.inner.writer_lock.clone().lock_owned().await;
+        let id = next_frame_id();
+        let opened_at = spec.opened_at.unwrap_or(std::panic::Location::caller());
+        let writer_lock = crate::writer::acquire(db, id, spec.name, opened_at).await?;
         let conn = db.inner.writer.clone();
         {
             let c = conn.lock();
@@ -200,6 +205,7 @@ impl FrameGuard {
             exec(&c, begin.sql())?;
         }
         Ok(Self::root(
+            id,
             db,
             conn,
             true,
@@ -208,7 +214,14 @@ impl FrameGuard {
         ))
     }
 
-    fn root(db: &Database, conn: Arc<Conn>, on_writer: bool, spec: FrameSpec, hold: Hold) -> Self {
+    fn root(
+        id: u64,
+        db: &Database,
+        conn: Arc<Conn>,
+        on_writer: bool,
+        spec: FrameSpec,
+        hold: Hold,
+    ) -> Self {
         let txn = Arc::new(Txn {
             db: db.clone(),
             conn,
@@ -219,7 +232,7 @@ impl FrameGuard {
         });
         FrameGuard {
             frame: Arc::new(Frame {
-                id: next_frame_id(),
+                id,
                 depth: 0,
                 name: spec.name,
                 read_only: spec.read_only,

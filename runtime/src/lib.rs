@@ -50,6 +50,7 @@ mod frame;
 mod hooks;
 mod task;
 mod tx;
+mod writer;
 
 #[doc(hidden)]
 pub mod __private;

@@ -1,0 +1,88 @@
+//! The fair queue of outermost write transactions on one database.
+//!
+//! SQLite has one writer per database. Transactions of this library queue for it here, first
+//! come first served, instead of meeting `SQLITE_BUSY` from each other. A wait longer than
+//! the database's `writer_wait` is an error that names the transaction holding the lock:
+//! such a wait almost always means that transaction waits for this one.
+
+use std::panic::Location;
+
+use tokio::sync::OwnedMutexGuard;
+
+use crate::database::{Database, WriterHolder};
+use crate::error::{Error, Result};
+
+/// The write lock of a database, held by one outermost write transaction.
+pub(crate) struct WriterHold {
+    db: Database,
+    _guard: OwnedMutexGuard<()>,
+}
+
+impl Drop for WriterHold {
+    fn drop(&mut self) {
+        // Cleared before `_guard` releases the lock, so it never erases the next holder.
+        *self
+            .db
+            .inner
+            .writer_holder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// Waits (FIFO) for the write lock of `db` on behalf of transaction `frame_id`.
+pub(crate) async fn acquire(
+    db: &Database,
+    frame_id: u64,
+    name: Option<&'static str>,
+    opened_at: &'static Location<'static>,
+) -> Result<WriterHold> {
+    let lock = db.inner.writer_lock.clone();
+    let guard = match lock.clone().try_lock_owned() {
+        Ok(guard) => guard,
+        Err(_) => tokio::time::timeout(db.inner.writer_wait, lock.lock_owned())
+            .await
+            .map_err(|_| waited_too_long(db))?,
+    };
+    *db.inner
+        .writer_holder
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(WriterHolder {
+        frame_id,
+        name,
+        opened_at,
+    });
+    Ok(WriterHold {
+        db: db.clone(),
+        _guard: guard,
+    })
+}
+
+fn waited_too_long(db: &Database) -> Error {
+    let holder = *db
+        .inner
+        .writer_holder
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let holder = match holder {
+        Some(h) => format!(
+            "transaction #{}{} opened at {}:{}",
+            h.frame_id,
+            h.name.map(|n| format!(" `{n}`")).unwrap_or_default(),
+            h.opened_at.file(),
+            h.opened_at.line()
+        ),
+        None => "a transaction that has just ended".to_owned(),
+    };
+    Error::Busy {
+        detail: format!(
+            "waited {:?} for the write lock of {}, held by {holder}. If that transaction is \
+             waiting for this task, the task was spawned without its transaction context: \
+             use `transactional::spawn` or a `TaskGroup` (or `tokio::spawn` inside a \
+             #[transactional] fn, which the attribute rewrites)",
+            db.inner.writer_wait,
+            db.label()
+        ),
+        source: None,
+    }
+}
