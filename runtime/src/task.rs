@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::resume_unwind;
 
+use futures_util::FutureExt;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use crate::context;
@@ -88,8 +89,10 @@ where
     {
         let index = self.spawned;
         self.spawned += 1;
+        // A combinator, not `async move { (index, future.await) }`: an async block keeps its
+        // captured future *and* the awaited copy, doubling every child's size.
         self.tasks
-            .spawn(context::carry(async move { (index, future.await) }));
+            .spawn(context::carry(future.map(move |result| (index, result))));
     }
 
     /// Number of tasks not yet joined.

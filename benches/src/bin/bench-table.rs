@@ -39,6 +39,10 @@ fn main() {
         w3_memory_child(k);
         return;
     }
+    if args.iter().any(|a| a == "--sizes") {
+        print_future_sizes();
+        return;
+    }
     let rounds: usize = args
         .iter()
         .position(|a| a == "--rounds")
@@ -282,4 +286,27 @@ fn rss_kib(field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Sizes of the futures a user's code builds (each spawned child of W3 holds one).
+fn print_future_sizes() {
+    let upsert = transactional_benches::upsert(0, 0);
+    println!(
+        "upsert(..) future: {} bytes",
+        std::mem::size_of_val(&upsert)
+    );
+    let atomic = transactional::Atomic::new().run(async { Ok::<_, transactional::Error>(()) });
+    println!(
+        "Atomic::run(empty body) future: {} bytes",
+        std::mem::size_of_val(&atomic)
+    );
+    let exec = async {
+        transactional::current()?
+            .execute(transactional_benches::UPSERT, (0i64, 0i64))
+            .await
+    };
+    println!(
+        "tx.execute(..) future: {} bytes",
+        std::mem::size_of_val(&exec)
+    );
 }
