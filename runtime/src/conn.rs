@@ -98,3 +98,41 @@ impl SavepointSql {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn savepoint_names_come_from_the_depth_and_are_shared() {
+        let sql = SavepointSql::at(3);
+        assert_eq!(sql.open, "SAVEPOINT sp_3");
+        assert_eq!(sql.release, "RELEASE sp_3");
+        assert_eq!(sql.rollback_to, "ROLLBACK TO sp_3");
+        // Cached depths hand out the same strings every time (no allocation per frame).
+        assert!(matches!(SavepointSql::at(3), Cow::Borrowed(_)));
+        // Beyond the table they are built, with the same shape.
+        let deep = SavepointSql::at(1000);
+        assert!(matches!(deep, Cow::Owned(_)));
+        assert_eq!(deep.open, "SAVEPOINT sp_1000");
+    }
+
+    #[test]
+    fn begin_statements() {
+        assert_eq!(Begin::default(), Begin::Immediate);
+        assert_eq!(Begin::Deferred.sql(), "BEGIN DEFERRED");
+        assert_eq!(Begin::Immediate.sql(), "BEGIN IMMEDIATE");
+        assert_eq!(Begin::Exclusive.sql(), "BEGIN EXCLUSIVE");
+    }
+
+    #[test]
+    fn exec_reports_the_statement_that_failed() {
+        let conn = Connection::open_in_memory().unwrap();
+        let err = exec(&conn, "RELEASE sp_9").unwrap_err();
+        let Error::Sqlite { sql, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(sql.as_deref(), Some("RELEASE sp_9"));
+        assert!(err.to_string().contains("no such savepoint"), "{err}");
+    }
+}

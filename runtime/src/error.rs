@@ -122,3 +122,37 @@ fn is_busy(err: &rusqlite::Error) -> bool {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_failure(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn busy_and_locked_are_transient_busy_errors() {
+        for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
+            let err = Error::sqlite(sqlite_failure(code), Some("BEGIN IMMEDIATE"));
+            assert!(matches!(err, Error::Busy { .. }), "{err:?}");
+            assert!(err.is_transient());
+            assert!(err.to_string().contains("BEGIN IMMEDIATE"), "{err}");
+        }
+    }
+
+    #[test]
+    fn other_failures_keep_their_sql_and_are_not_transient() {
+        let err = Error::sqlite(
+            sqlite_failure(rusqlite::ffi::SQLITE_CONSTRAINT),
+            Some("INSERT x"),
+        );
+        assert!(!err.is_transient());
+        let cause = sqlite_failure(rusqlite::ffi::SQLITE_CONSTRAINT);
+        assert_eq!(err.to_string(), format!("sqlite: {cause} (in `INSERT x`)"));
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the cause is kept as the source"
+        );
+    }
+}

@@ -250,3 +250,54 @@ mod sealed {
     impl Sealed for usize {}
     impl Sealed for &str {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row {
+            columns: vec!["key".to_owned(), "val".to_owned()].into(),
+            values: vec![Value::Text("k".into()), Value::Integer(7)],
+        }
+    }
+
+    #[test]
+    fn get_by_position_or_name_converts_with_from_sql() {
+        let row = row();
+        assert_eq!(row.get::<String>(0).unwrap(), "k");
+        assert_eq!(row.get::<i64>("val").unwrap(), 7);
+        assert_eq!(
+            row.get::<i64>("VAL").unwrap(),
+            7,
+            "names match like SQLite's: any case"
+        );
+        assert_eq!(row.columns(), ["key", "val"]);
+    }
+
+    #[test]
+    fn bad_columns_and_types_are_errors_not_panics() {
+        let row = row();
+        assert!(matches!(
+            row.get::<i64>(2),
+            Err(Error::Sqlite {
+                source: rusqlite::Error::InvalidColumnIndex(2),
+                ..
+            })
+        ));
+        assert!(matches!(
+            row.get::<i64>("nope"),
+            Err(Error::Sqlite {
+                source: rusqlite::Error::InvalidColumnName(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            row.get::<i64>(0),
+            Err(Error::Sqlite {
+                source: rusqlite::Error::InvalidColumnType(0, _, _),
+                ..
+            })
+        ));
+    }
+}
