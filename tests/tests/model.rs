@@ -594,3 +594,91 @@ fn model_file_database() {
 fn model_in_memory_database() {
     run_model(Kind::Memory);
 }
+
+// ---------------------------------------------------------------------------------------
+// Regressions: trees that failed once (in the harness, while it was being written) and
+// that exercise combinations the random search found hard to get right.
+
+fn node(prop: Prop, spawner: Spawner, ending: Ending, children: Vec<Node>) -> Node {
+    Node {
+        prop,
+        spawner,
+        ending,
+        before: 1,
+        after: 1,
+        pause_seed: 1,
+        children,
+    }
+}
+
+fn run_fixed(root: Node) {
+    quiet_model_panics();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for kind in transactional_tests::KINDS {
+        runtime.block_on(async {
+            let test = TestDb::new(kind).await;
+            for case in 0..20 {
+                if let Err(why) = run_case(&test, case, root.clone()).await {
+                    panic!("{kind:?} run {case}: {why}");
+                }
+            }
+            test.assert_healthy().await;
+        });
+    }
+}
+
+/// A joined child whose `timeout` option expires, running in one task beside a joined
+/// child that is cancelled: the timeout is reported as a timeout, and dooms the transaction.
+#[test]
+fn regression_joined_timeout_beside_a_cancelled_sibling() {
+    use {Ending::*, Prop::*, Spawner::*};
+    run_fixed(node(
+        Nested,
+        Inline,
+        Ok,
+        vec![node(
+            Nested,
+            TransactionalSpawn,
+            Ok,
+            vec![
+                node(Join, JoinAll, Cancel, vec![]),
+                node(Join, JoinAll, TimeoutOption, vec![]),
+                node(Nested, TaskGroup, Ok, vec![]),
+            ],
+        )],
+    ));
+}
+
+/// Several spawned children cancelled after they signal, in whatever order they take the
+/// parent's turn, beside task-group siblings and a grandchild spawned with `tokio::spawn`.
+#[test]
+fn regression_spawned_children_cancelled_in_turn_order() {
+    use {Ending::*, Prop::*, Spawner::*};
+    run_fixed(node(
+        Nested,
+        Inline,
+        Ok,
+        vec![
+            node(Nested, TransactionalSpawn, Cancel, vec![]),
+            node(Nested, TaskGroup, Ok, vec![]),
+            node(Nested, TokioSpawn, Cancel, vec![]),
+            node(
+                Nested,
+                Inline,
+                Ok,
+                vec![node(Nested, TokioSpawn, Ok, vec![])],
+            ),
+            node(Nested, TokioSpawn, Cancel, vec![]),
+            node(
+                Nested,
+                TaskGroup,
+                Err,
+                vec![node(Nested, Inline, Ok, vec![])],
+            ),
+        ],
+    ));
+}
