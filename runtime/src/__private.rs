@@ -7,10 +7,10 @@ pub use ::core::time::Duration;
 
 use crate::database::Database;
 
-/// Turns the expression of `db = <expr>` into an owned handle: it may be a `Database`, a
-/// reference to one (at any depth), an `Arc<Database>`, …
-pub fn database<D: AsRef<Database> + ?Sized>(db: &D) -> Database {
-    db.as_ref().clone()
+/// Turns the expression of `db = <expr>` into an owned handle: a `Database`, a reference to
+/// one (at any depth), an `Arc<Database>` or a `Box<Database>`.
+pub fn database<D: crate::AsDatabase + ?Sized>(db: &D) -> Database {
+    db.as_database().clone()
 }
 
 /// Checks that the error type of a `#[transactional]` fn can hold a transaction failure.

@@ -253,6 +253,51 @@ impl AsRef<Database> for Database {
     }
 }
 
+/// What `#[transactional(db = ..)]` accepts: a `Database`, a reference to one (at any
+/// depth), an `Arc<Database>` or a `Box<Database>`. Generic code bounds on this trait.
+///
+/// A trait of its own (rather than `AsRef<Database>`) so that a wrong type gets a message
+/// about `db`, not a list of the `AsRef` impls of the wrong type.
+#[diagnostic::on_unimplemented(
+    message = "`db = ..` needs a `transactional::Database`, found `{Self}`",
+    label = "not a `Database`",
+    note = "pass a `Database`, a reference to one, or an `Arc<Database>`, e.g. `db = &state.db`"
+)]
+pub trait AsDatabase {
+    /// The database.
+    fn as_database(&self) -> &Database;
+}
+
+impl AsDatabase for Database {
+    fn as_database(&self) -> &Database {
+        self
+    }
+}
+
+impl<T: AsDatabase + ?Sized> AsDatabase for &T {
+    fn as_database(&self) -> &Database {
+        (**self).as_database()
+    }
+}
+
+impl<T: AsDatabase + ?Sized> AsDatabase for &mut T {
+    fn as_database(&self) -> &Database {
+        (**self).as_database()
+    }
+}
+
+impl AsDatabase for std::sync::Arc<Database> {
+    fn as_database(&self) -> &Database {
+        self
+    }
+}
+
+impl AsDatabase for Box<Database> {
+    fn as_database(&self) -> &Database {
+        self
+    }
+}
+
 impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Database")

@@ -58,7 +58,7 @@ pub mod __private;
 pub use atomic::{atomic, Atomic, Isolation, Propagation};
 pub use conn::Begin;
 pub use context::current;
-pub use database::{Database, DatabaseBuilder};
+pub use database::{AsDatabase, Database, DatabaseBuilder};
 pub use error::{Error, Result};
 pub use hooks::on_commit;
 pub use task::{spawn, TaskGroup};

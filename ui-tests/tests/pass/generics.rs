@@ -7,7 +7,7 @@ use transactional::{transactional, Database, Error};
 async fn generic<'a, T, D>(db: &D, items: &'a [T]) -> Result<Option<&'a T>, Error>
 where
     T: Debug + Sync,
-    D: AsRef<Database> + Sync + ?Sized,
+    D: transactional::AsDatabase + Sync + ?Sized,
 {
     Ok(items.first())
 }
