@@ -181,20 +181,27 @@ impl Atomic {
     /// ends: `Ok` commits (or releases the savepoint); `Err` rolls back and returns the
     /// body's error unchanged; a panic rolls back and then continues; dropping this future
     /// rolls back.
-    pub async fn run<F, T, E>(self, body: F) -> Result<T, E>
+    pub fn run<F, T, E>(self, body: F) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
         E: From<Error>,
     {
-        match self.plan()? {
-            Plan::Join(frame) => self.run_joined(frame, body).await,
-            Plan::Savepoint(parent) => {
-                let guard = FrameGuard::savepoint(&parent, self.spec()).await?;
-                self.run_in_frame(guard, body).await
-            }
-            Plan::Begin(db) => {
-                let guard = FrameGuard::begin(&db, self.begin, self.spec()).await?;
-                self.run_in_frame(guard, body).await
+        // Boxed once here, before the async block: every async fn that takes a future by
+        // value and awaits it keeps two copies of it in its state, and the body passes
+        // through several. Unboxed, a one-statement body made a 2.9 KB future (each
+        // `TaskGroup` child holds one); boxed it is one small allocation per frame.
+        let body = Box::pin(body);
+        async move {
+            match self.plan()? {
+                Plan::Join(frame) => self.run_joined(frame, body).await,
+                Plan::Savepoint(parent) => {
+                    let guard = FrameGuard::savepoint(&parent, self.spec()).await?;
+                    self.run_in_frame(guard, body).await
+                }
+                Plan::Begin(db) => {
+                    let guard = FrameGuard::begin(&db, self.begin, self.spec()).await?;
+                    self.run_in_frame(guard, body).await
+                }
             }
         }
     }
