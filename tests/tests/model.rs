@@ -159,6 +159,31 @@ fn collect(case: u64, node: &Node, path: &mut Vec<usize>, rows: &mut BTreeSet<St
     }
 }
 
+/// The key range of one case's rows.
+fn case_range(case: u64) -> (String, String) {
+    (format!("c{case:06}/"), format!("c{case:06}0")) // '0' sorts right after '/'
+}
+
+async fn case_rows(test: &TestDb, case: u64) -> BTreeSet<String> {
+    let (from, to) = case_range(case);
+    Atomic::new()
+        .db(test.db.clone())
+        .read_only(true)
+        .run(async move {
+            let rows = transactional::current()?
+                .query(
+                    "SELECT key FROM kv WHERE key >= ?1 AND key < ?2",
+                    (from, to),
+                )
+                .await?;
+            rows.iter()
+                .map(|r| r.get(0))
+                .collect::<Result<BTreeSet<String>, Error>>()
+        })
+        .await
+        .expect("read the case's rows")
+}
+
 fn row_key(case: u64, path: &[usize], k: u8) -> String {
     let path: Vec<String> = path.iter().map(usize::to_string).collect();
     format!("c{case:06}/{}#{k}", path.join("."))
@@ -492,20 +517,24 @@ async fn run_case(test: &TestDb, case: u64, root: Node) -> Result<(), String> {
     if !violations.is_empty() {
         return Err(format!("violations: {violations:#?}"));
     }
-    let prefix = format!("c{case:06}/");
-    let actual: BTreeSet<String> = test
-        .kv()
-        .await
-        .into_keys()
-        .filter(|k| k.starts_with(&prefix))
-        .collect();
+    // Only this case's rows: the table keeps every earlier case's rows.
+    let actual = case_rows(test, case).await;
     if actual != expected {
         let lost: Vec<_> = expected.difference(&actual).collect();
         let phantom: Vec<_> = actual.difference(&expected).collect();
         return Err(format!("rows differ: lost {lost:?}, phantom {phantom:?}"));
     }
-    if let Some(raw) = test.raw_kv() {
-        let raw: BTreeSet<String> = raw.into_keys().filter(|k| k.starts_with(&prefix)).collect();
+    if let Some(path) = &test.path {
+        let conn = rusqlite::Connection::open(path).expect("open raw");
+        let (from, to) = case_range(case);
+        let mut stmt = conn
+            .prepare("SELECT key FROM kv WHERE key >= ?1 AND key < ?2")
+            .expect("prepare");
+        let raw: BTreeSet<String> = stmt
+            .query_map((from, to), |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
         if raw != expected {
             return Err("another connection sees other rows than the model".to_owned());
         }
