@@ -158,7 +158,9 @@ impl DatabaseBuilder {
                 self.configure(Connection::open_with_flags(&path, flags)?, false)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(self.assemble(path.display().to_string(), writer, readers))
+        let db = self.assemble(path.display().to_string(), writer, readers);
+        crate::checkpoint::install(&db, &path)?;
+        Ok(db)
     }
 
     fn configure(&self, mut conn: Connection, writer_of_file: bool) -> Result<Connection> {

@@ -42,6 +42,7 @@
 //! See the README for the problem this solves, the guarantee, and the options.
 
 mod atomic;
+mod checkpoint;
 mod conn;
 mod context;
 mod database;
