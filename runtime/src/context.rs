@@ -53,13 +53,24 @@ pub(crate) fn carry<F: Future>(fut: F) -> impl Future<Output = F::Output> {
 /// never end. Report it instead of hanging (DESIGN §2.6).
 pub(crate) fn check_not_waiting_on_descendant(frame: &Frame) -> Result<()> {
     CURRENT
-        .try_with(|current| match frame.child_towards(current) {
-            Some(holder) => Err(Error::Deadlock(format!(
-                "a task whose current frame is {current} used a handle to {frame}, whose turn is \
-                 held by {holder} until that task's own frame ends; use `transactional::current()` \
-                 inside nested frames instead of a handle captured outside them"
-            ))),
-            None => Ok(()),
+        .try_with(|current| {
+            // Only a deeper frame can lie below `frame`: the common cases (a statement in
+            // the task's own frame, a savepoint under it) answer without walking the chain.
+            if current.depth <= frame.depth {
+                return Ok(());
+            }
+            check_chain(frame, current)
         })
         .unwrap_or(Ok(()))
+}
+
+fn check_chain(frame: &Frame, current: &Frame) -> Result<()> {
+    match frame.child_towards(current) {
+        Some(holder) => Err(Error::Deadlock(format!(
+            "a task whose current frame is {current} used a handle to {frame}, whose turn is \
+             held by {holder} until that task's own frame ends; use `transactional::current()` \
+             inside nested frames instead of a handle captured outside them"
+        ))),
+        None => Ok(()),
+    }
 }
