@@ -32,6 +32,8 @@ pub(crate) struct DbInner {
     pub(crate) writer_holder: Mutex<Option<WriterHolder>>,
     /// How long an outermost write transaction waits for `writer_lock`.
     pub(crate) writer_wait: Duration,
+    /// How long a BEGIN waits for a lock held by another connection or process.
+    pub(crate) busy_timeout: Duration,
     pub(crate) readers: Option<ReaderPool>,
 }
 
@@ -83,9 +85,12 @@ impl Default for DatabaseBuilder {
 }
 
 impl DatabaseBuilder {
-    /// How long a statement waits for a lock held by *another* connection or process before
-    /// failing with [`Error::Busy`] (default 5 s). Transactions of this `Database` never wait
-    /// on each other through SQLite: they queue in the library.
+    /// How long a transaction waits to begin while *another* connection or process holds the
+    /// database's write lock, before failing with [`Error::Busy`] (default 5 s). The wait is
+    /// asynchronous: it never blocks an executor thread. (Inside a `begin = "deferred"`
+    /// transaction, a write that meets such a lock fails at once with `Error::Busy`;
+    /// `retries` re-runs the transaction.) Transactions of this `Database` never wait on
+    /// each other through SQLite: they queue in the library (see `writer_wait`).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
@@ -165,7 +170,14 @@ impl DatabaseBuilder {
 
     fn configure(&self, mut conn: Connection, writer_of_file: bool) -> Result<Connection> {
         conn.set_prepared_statement_cache_capacity(self.statement_cache);
-        conn.busy_timeout(self.busy_timeout)?;
+        // The writer never waits inside SQLite, which would block the executor thread: a
+        // BEGIN that meets another process's lock waits asynchronously (`writer::begin`).
+        let wait_in_sqlite = if writer_of_file {
+            Duration::ZERO
+        } else {
+            self.busy_timeout
+        };
+        conn.busy_timeout(wait_in_sqlite)?;
         if writer_of_file {
             let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
@@ -204,6 +216,7 @@ impl DatabaseBuilder {
                 writer_lock: Arc::new(tokio::sync::Mutex::new(())),
                 writer_holder: Mutex::new(None),
                 writer_wait: self.writer_wait,
+                busy_timeout: self.busy_timeout,
                 readers,
             }),
         }

@@ -196,14 +196,14 @@ impl FrameGuard {
                 );
                 exec(&c, "ROLLBACK")?;
             }
-            // A read-only transaction never needs the write lock, even on the writer.
-            let begin = if spec.read_only {
-                crate::conn::Begin::Deferred
-            } else {
-                begin
-            };
-            exec(&c, begin.sql())?;
         }
+        // A read-only transaction never needs the write lock, even on the writer.
+        let begin = if spec.read_only {
+            crate::conn::Begin::Deferred
+        } else {
+            begin
+        };
+        crate::writer::begin(db, &conn, begin.sql()).await?;
         Ok(Self::root(
             id,
             db,

@@ -6,9 +6,11 @@
 //! such a wait almost always means that transaction waits for this one.
 
 use std::panic::Location;
+use std::time::Duration;
 
 use tokio::sync::OwnedMutexGuard;
 
+use crate::conn::{exec, Conn};
 use crate::database::{Database, WriterHolder};
 use crate::error::{Error, Result};
 
@@ -84,5 +86,36 @@ fn waited_too_long(db: &Database) -> Error {
             db.label()
         ),
         source: None,
+    }
+}
+
+/// Sends `BEGIN ..` on the writer. When another connection or process holds the database's
+/// write lock, waits for it here, asynchronously, up to the busy timeout: the writer has no
+/// busy timeout inside SQLite, so no executor thread ever sleeps in a busy handler.
+pub(crate) async fn begin(db: &Database, conn: &Conn, sql: &str) -> Result<()> {
+    let limit = db.inner.busy_timeout;
+    let mut waited = Duration::ZERO;
+    let mut pause = Duration::from_micros(250);
+    loop {
+        let result = exec(&conn.lock(), sql);
+        match result {
+            Err(err) if err.is_transient() && waited < limit => {
+                let step = pause.min(limit - waited);
+                tokio::time::sleep(step).await;
+                waited += step;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(Error::Busy { source, .. }) => {
+                return Err(Error::Busy {
+                    detail: format!(
+                        "another connection or process held the write lock of {} for longer \
+                         than the busy timeout ({limit:?}); `{sql}` gave up",
+                        db.label()
+                    ),
+                    source,
+                })
+            }
+            other => return other,
+        }
     }
 }

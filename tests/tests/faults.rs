@@ -500,3 +500,42 @@ async fn a_writer_wait_that_cannot_end_is_busy_naming_the_holder() {
     );
     assert_eq!(test.kv().await, table([]));
 }
+
+/// While another process holds the write lock, a transaction waiting to begin does not block
+/// its executor thread: on a single-threaded runtime, a ticker task keeps running.
+#[tokio::test(flavor = "current_thread")]
+async fn waiting_for_another_process_does_not_block_the_executor() {
+    let test = TestDb::new(Kind::File).await;
+    let path = test.path.clone().unwrap();
+    let test = test
+        .reopen_with(Database::builder().busy_timeout(Duration::from_secs(10)))
+        .await;
+    let mut process = child("child_holds_the_write_lock", &path).spawn().unwrap();
+    let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
+    assert!(lines.by_ref().any(|l| l.unwrap().ends_with("locked")));
+    let reader = std::thread::spawn(move || lines.for_each(drop));
+
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = ticks.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    // Waits ~400 ms for the other process to commit.
+    write_once(&test.db, "after_wait").await.unwrap();
+    ticker.abort();
+    let ticks = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    // Blocked in SQLite's busy handler, the only thread could not have ticked at all.
+    assert!(
+        ticks >= 5,
+        "the executor ticked only {ticks} times while waiting"
+    );
+    assert!(process.wait().unwrap().success());
+    reader.join().unwrap();
+    assert_eq!(
+        test.kv().await,
+        table([("after_wait", 1), ("from_other_process", 1)])
+    );
+}
