@@ -123,6 +123,14 @@ impl TestDb {
     }
 }
 
+/// Inserts `(key, 1)` into `kv` in the current task's innermost frame.
+pub async fn insert(key: impl AsRef<str>) -> Result<(), Error> {
+    transactional::current()?
+        .execute("INSERT INTO kv(key, val) VALUES (?1, 1)", (key.as_ref(),))
+        .await
+        .map(drop)
+}
+
 /// `kv` as expected: pairs of key and value.
 pub fn table<'a>(pairs: impl IntoIterator<Item = (&'a str, i64)>) -> BTreeMap<String, i64> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()

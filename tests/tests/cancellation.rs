@@ -7,14 +7,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use transactional::{transactional, Atomic, Database, Error, TaskGroup};
-use transactional_tests::{table, TestDb, KINDS};
-
-async fn insert(key: &str) -> Result<(), Error> {
-    transactional::current()?
-        .execute("INSERT INTO kv(key, val) VALUES (?1, 1)", (key,))
-        .await
-        .map(drop)
-}
+use transactional_tests::{insert, table, TestDb, KINDS};
 
 #[transactional]
 async fn put(key: &'static str) -> Result<(), Error> {

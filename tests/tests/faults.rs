@@ -10,14 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use transactional::{transactional, Atomic, Database, Error};
-use transactional_tests::{table, Kind, TestDb};
-
-async fn insert(key: &str) -> Result<(), Error> {
-    transactional::current()?
-        .execute("INSERT INTO kv(key, val) VALUES (?1, 1)", (key,))
-        .await
-        .map(drop)
-}
+use transactional_tests::{insert, table, Kind, TestDb};
 
 // ---------------------------------------------------------------------------------------
 // Child processes: this test binary run again with an environment variable that says what

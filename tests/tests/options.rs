@@ -5,14 +5,7 @@ use std::time::{Duration, Instant};
 
 use transactional::rusqlite::trace::{TraceEvent, TraceEventCodes};
 use transactional::{transactional, Atomic, Database, Error};
-use transactional_tests::{table, Kind, TestDb};
-
-async fn insert(key: &str) -> Result<(), Error> {
-    transactional::current()?
-        .execute("INSERT INTO kv(key, val) VALUES (?1, 1)", (key,))
-        .await
-        .map(drop)
-}
+use transactional_tests::{insert, table, Kind, TestDb};
 
 /// A file database whose writer records the statements it runs.
 async fn traced() -> (TestDb, Arc<Mutex<Vec<String>>>) {

@@ -5,14 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use transactional::{transactional, Atomic, Database, Error, Propagation};
-use transactional_tests::{table, Kind, TestDb, KINDS};
-
-async fn insert(key: &str) -> Result<(), Error> {
-    transactional::current()?
-        .execute("INSERT INTO kv(key, val) VALUES (?1, 1)", (key,))
-        .await
-        .map(drop)
-}
+use transactional_tests::{insert, table, Kind, TestDb, KINDS};
 
 #[transactional(propagation = "join")]
 async fn joined(key: &'static str, fail: bool) -> Result<u32, Error> {

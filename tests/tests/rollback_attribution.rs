@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use transactional::{transactional, Database, Error, TaskGroup};
-use transactional_tests::{Kind, TestDb, KINDS};
+use transactional_tests::{insert, Kind, TestDb, KINDS};
 
 #[derive(Debug)]
 enum AppError {
@@ -34,13 +34,6 @@ async fn pause(rng: &mut fastrand::Rng) {
         }
         _ => tokio::time::sleep(Duration::from_micros(rng.u64(50..500))).await,
     }
-}
-
-async fn insert(key: String) -> Result<(), Error> {
-    transactional::current()?
-        .execute("INSERT INTO kv(key, val) VALUES (?1, 1)", (key,))
-        .await
-        .map(drop)
 }
 
 #[transactional]

@@ -4,14 +4,7 @@
 use std::time::Duration;
 
 use transactional::{transactional, Atomic, Error, TaskGroup};
-use transactional_tests::{table, Kind, TestDb};
-
-async fn insert(key: String) -> Result<(), Error> {
-    transactional::current()?
-        .execute("INSERT INTO kv(key, val) VALUES (?1, 1)", (key,))
-        .await
-        .map(drop)
-}
+use transactional_tests::{insert, table, Kind, TestDb};
 
 #[transactional]
 async fn put_after(key: &'static str, delay_ms: u64) -> Result<&'static str, Error> {
