@@ -3,8 +3,11 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::resume_unwind;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use futures_util::FutureExt;
+use tokio::sync::Notify;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use crate::context;
@@ -57,6 +60,36 @@ where
 pub struct TaskGroup<T = (), E = Error> {
     tasks: JoinSet<(usize, Result<T, E>)>,
     spawned: usize,
+    progress: Arc<Progress>,
+}
+
+/// How many children are still running and whether one has failed, so that `join_all`
+/// sleeps until there is something to act on instead of being woken by every child's end
+/// (a wake-up per child, which also pushes the next child in line off its worker thread).
+#[derive(Default)]
+struct Progress {
+    running: AtomicUsize,
+    failed: AtomicBool,
+    changed: Notify,
+}
+
+/// Held by a running child; its drop counts the child as ended (`ok` if it returned `Ok`,
+/// failed if it returned `Err`, panicked or was aborted).
+struct Running {
+    progress: Arc<Progress>,
+    ok: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.ok {
+            self.progress.failed.store(true, Ordering::Release);
+        }
+        let was = self.progress.running.fetch_sub(1, Ordering::AcqRel);
+        if was == 1 || !self.ok {
+            self.progress.changed.notify_one();
+        }
+    }
 }
 
 impl<T, E> Default for TaskGroup<T, E>
@@ -79,6 +112,7 @@ where
         TaskGroup {
             tasks: JoinSet::new(),
             spawned: 0,
+            progress: Arc::default(),
         }
     }
 
@@ -91,8 +125,16 @@ where
         self.spawned += 1;
         // A combinator, not `async move { (index, future.await) }`: an async block keeps its
         // captured future *and* the awaited copy, doubling every child's size.
-        self.tasks
-            .spawn(context::carry(future.map(move |result| (index, result))));
+        self.progress.running.fetch_add(1, Ordering::AcqRel);
+        let mut running = Running {
+            progress: self.progress.clone(),
+            ok: false,
+        };
+        self.tasks.spawn(context::carry(future.map(move |result| {
+            running.ok = result.is_ok();
+            drop(running);
+            (index, result)
+        })));
     }
 
     /// Number of tasks not yet joined.
@@ -115,6 +157,13 @@ where
     /// Waits for every task; `Ok` holds their values in spawn order. The first error
     /// cancels the tasks still running, waits until they have rolled back, and is returned.
     pub async fn join_all(mut self) -> Result<Vec<T>, E> {
+        // Sleep until every child has ended or one has failed; then collect. (`notify_one`
+        // keeps a permit when nobody waits yet, so no wake-up is lost between check and wait.)
+        while self.progress.running.load(Ordering::Acquire) > 0
+            && !self.progress.failed.load(Ordering::Acquire)
+        {
+            self.progress.changed.notified().await;
+        }
         let mut done = BTreeMap::new();
         while let Some(joined) = self.tasks.join_next().await {
             let (index, result) = match joined {
