@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::conn::Conn;
 use crate::error::{Error, Result};
@@ -34,7 +33,7 @@ pub(crate) struct DbInner {
     pub(crate) writer_wait: Duration,
     /// How long a BEGIN waits for a lock held by another connection or process.
     pub(crate) busy_timeout: Duration,
-    pub(crate) readers: Option<ReaderPool>,
+    pub(crate) readers: Option<crate::readers::ReaderPool>,
 }
 
 /// Settings for opening a [`Database`]; see [`Database::builder`].
@@ -207,7 +206,7 @@ impl DatabaseBuilder {
 
     fn assemble(&self, label: String, writer: Connection, readers: Vec<Connection>) -> Database {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let readers = (!readers.is_empty()).then(|| ReaderPool::new(readers));
+        let readers = (!readers.is_empty()).then(|| crate::readers::ReaderPool::new(readers));
         Database {
             inner: Arc::new(DbInner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -319,65 +318,6 @@ impl fmt::Debug for Database {
             .field("id", &self.inner.id)
             .field("label", &self.inner.label)
             .finish()
-    }
-}
-
-/// Reader connections for read-only transactions (WAL lets them run beside the writer).
-pub(crate) struct ReaderPool {
-    idle: Mutex<Vec<Arc<Conn>>>,
-    available: Arc<Semaphore>,
-}
-
-/// A reader connection checked out for one read-only transaction; returned on drop.
-pub(crate) struct ReaderLease {
-    pub(crate) conn: Arc<Conn>,
-    db: Database,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl ReaderPool {
-    fn new(conns: Vec<Connection>) -> Self {
-        let available = Arc::new(Semaphore::new(conns.len()));
-        let idle = conns.into_iter().map(|c| Arc::new(Conn::new(c))).collect();
-        ReaderPool {
-            idle: Mutex::new(idle),
-            available,
-        }
-    }
-}
-
-impl Database {
-    /// Waits for an idle reader connection, or `None` when this database has none.
-    pub(crate) async fn lease_reader(&self) -> Option<ReaderLease> {
-        let pool = self.inner.readers.as_ref()?;
-        let permit = pool
-            .available
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the reader semaphore is never closed");
-        let conn = pool
-            .idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .expect("a reader permit always comes with an idle reader");
-        Some(ReaderLease {
-            conn,
-            db: self.clone(),
-            _permit: permit,
-        })
-    }
-}
-
-impl Drop for ReaderLease {
-    fn drop(&mut self) {
-        if let Some(pool) = &self.db.inner.readers {
-            pool.idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(self.conn.clone());
-        }
     }
 }
 

@@ -18,9 +18,10 @@ use std::sync::Arc;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::conn::{exec, Conn, SavepointSql};
-use crate::database::{Database, ReaderLease};
+use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::hooks::Hooks;
+use crate::readers::ReaderLease;
 
 /// One open transaction: what its frames share.
 pub(crate) struct Txn {

@@ -49,6 +49,7 @@ mod database;
 mod error;
 mod frame;
 mod hooks;
+mod readers;
 mod task;
 mod tx;
 mod writer;
