@@ -21,7 +21,7 @@ const W3_KS: [u64; 4] = [10, 100, 1_000, 10_000];
 const W3_CHILDREN: u64 = 10_000;
 const W4_READERS: u64 = 8;
 const W4_READS: u64 = 2_000;
-const STALL_TICKS: usize = 1_000;
+const STALL_TICKS: usize = 2_000;
 
 struct Line {
     name: String,
