@@ -10,6 +10,11 @@
 //! RELEASE/COMMIT or ROLLBACK, and only then gives back the parent's turn (or the writer lock).
 //! A guard dropped before that (the future cancelled, a panic unwinding) rolls back in `Drop`:
 //! at once when its turn is free, otherwise in a cleanup task that waits for the turn.
+//! How frames end lives in `end.rs`.
+
+mod end;
+
+pub(crate) use end::Outcome;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -65,13 +70,6 @@ enum Hold {
 pub(crate) struct FrameGuard {
     frame: Arc<Frame>,
     hold: Option<Hold>,
-}
-
-/// How a frame ends.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Outcome {
-    Commit,
-    Rollback,
 }
 
 fn next_frame_id() -> u64 {
@@ -271,136 +269,5 @@ impl FrameGuard {
             }),
             hold: Some(Hold::ParentTurn(parent_turn)),
         })
-    }
-
-    /// Ends the frame once every savepoint opened under it has ended. On `Commit` a root
-    /// that is rollback-only rolls back and reports [`Error::RollbackOnly`]; a failed COMMIT
-    /// or RELEASE rolls the frame back and reports the failure.
-    pub(crate) async fn end(mut self, outcome: Outcome) -> Result<()> {
-        // Waiting for our own turn is waiting for our children. If this future is dropped
-        // here, `Drop` takes over and rolls back.
-        let own_turn = self.frame.turn.clone().lock_owned().await;
-        let hold = self.hold.take();
-        finish(&self.frame, own_turn, hold, outcome)
-    }
-}
-
-/// Sends the SQL that ends `frame`, then gives back what it held. Synchronous: nothing can
-/// slip in between the end of the frame and the release of its parent's turn.
-fn finish(
-    frame: &Arc<Frame>,
-    own_turn: OwnedMutexGuard<()>,
-    hold: Option<Hold>,
-    outcome: Outcome,
-) -> Result<()> {
-    frame.closed.store(true, Ordering::Release);
-    let txn = &frame.txn;
-    let aborted = txn.aborted.load(Ordering::Acquire);
-    let result = {
-        let conn = txn.conn.lock();
-        let result = match (frame.depth, outcome) {
-            // SQLite already rolled the whole transaction back: there is nothing to end, and
-            // the statement that caused it has reported its error.
-            _ if aborted => {
-                if frame.depth == 0 && !conn.is_autocommit() {
-                    // A rollback failed earlier: leave the connection clean for its next user.
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                match outcome {
-                    Outcome::Commit => Err(Error::TransactionClosed(format!(
-                        "{frame} (it was aborted by an earlier error)"
-                    ))),
-                    Outcome::Rollback => Ok(()),
-                }
-            }
-            (0, Outcome::Commit) if txn.rollback_only.load(Ordering::Acquire) => {
-                rollback(frame, &conn);
-                Err(Error::RollbackOnly)
-            }
-            (0, Outcome::Commit) => exec(&conn, "COMMIT").inspect_err(|_| rollback(frame, &conn)),
-            (depth, Outcome::Commit) => exec(&conn, &SavepointSql::at(depth).release)
-                .inspect_err(|_| rollback(frame, &conn)),
-            (_, Outcome::Rollback) => {
-                rollback(frame, &conn);
-                Ok(())
-            }
-        };
-        if frame.depth > 0 {
-            frame.note_connection_state(&conn, result.as_ref().err());
-        }
-        result
-    };
-    let committed = outcome == Outcome::Commit && result.is_ok();
-    let hooks = frame.hooks.take();
-    drop(own_turn);
-    match (&frame.parent, committed) {
-        // Released into the parent: the hooks now belong to it.
-        (Some(parent), true) => parent.hooks.extend(hooks),
-        (None, true) => {
-            drop(hold);
-            hooks.run();
-            return result;
-        }
-        // Rolled back: the hooks of this frame and its released children are dropped.
-        (_, false) => drop(hooks),
-    }
-    drop(hold);
-    result
-}
-
-/// Rolls `frame` back. Failures cannot be reported (the caller has its own error to give),
-/// so they are logged and the transaction is marked aborted so nothing more runs in it.
-fn rollback(frame: &Frame, conn: &rusqlite::Connection) {
-    let result = if frame.depth == 0 {
-        exec(conn, "ROLLBACK")
-    } else {
-        let sql = SavepointSql::at(frame.depth);
-        // ROLLBACK TO leaves the savepoint open; RELEASE removes it.
-        exec(conn, &sql.rollback_to).and_then(|()| exec(conn, &sql.release))
-    };
-    if let Err(error) = result {
-        if frame.txn.aborted.load(Ordering::Acquire) && conn.is_autocommit() {
-            return; // SQLite had already ended the transaction; nothing was left to undo.
-        }
-        tracing::error!(%frame, %error, "rollback failed; the transaction can no longer commit");
-        frame.txn.aborted.store(true, Ordering::Release);
-        if frame.depth == 0 || !conn.is_autocommit() {
-            // Repair: leave the connection outside any transaction for its next user.
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-    }
-}
-
-impl Drop for FrameGuard {
-    fn drop(&mut self) {
-        let Some(hold) = self.hold.take() else {
-            return; // ended normally
-        };
-        let frame = self.frame.clone();
-        // Work queued on this frame must not start any more: it belongs to a frame that is
-        // being cancelled. Statements and savepoints waiting for the turn now fail.
-        frame.closed.store(true, Ordering::Release);
-        match frame.turn.clone().try_lock_owned() {
-            Ok(own_turn) => {
-                let _ = finish(&frame, own_turn, Some(hold), Outcome::Rollback);
-            }
-            Err(_) => match tokio::runtime::Handle::try_current() {
-                // A child savepoint (or a statement on another thread) holds the turn: roll
-                // back as soon as it ends, still holding the parent's turn until then.
-                Ok(runtime) => {
-                    runtime.spawn(async move {
-                        let own_turn = frame.turn.clone().lock_owned().await;
-                        let _ = finish(&frame, own_turn, Some(hold), Outcome::Rollback);
-                    });
-                }
-                // No runtime to wait in (it is shutting down): the transaction can no longer
-                // be ended frame by frame, so it must not commit at all.
-                Err(_) => {
-                    tracing::error!(%frame, "frame dropped outside a runtime while busy; the transaction will roll back");
-                    frame.txn.aborted.store(true, Ordering::Release);
-                    drop(hold);
-                }
-            },
-        }
     }
 }
