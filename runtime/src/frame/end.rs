@@ -24,7 +24,11 @@ impl FrameGuard {
     pub(crate) async fn end(mut self, outcome: Outcome) -> Result<()> {
         // Waiting for our own turn is waiting for our children. If this future is dropped
         // here, `Drop` takes over and rolls back.
-        let own_turn = self.frame.turn.clone().lock_owned().await;
+        // Uncontended (no child left), without `.await`, like `Frame::turn`.
+        let own_turn = match self.frame.turn.clone().try_lock_owned() {
+            Ok(turn) => turn,
+            Err(_) => self.frame.turn.clone().lock_owned().await,
+        };
         let hold = self.hold.take();
         finish(&self.frame, own_turn, hold, outcome)
     }
