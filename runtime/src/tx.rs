@@ -120,6 +120,12 @@ impl Tx {
 
     /// Waits for this frame's turn, then runs `work` on the connection on this thread.
     async fn with_connection<R>(&self, work: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        // One unit of tokio's cooperative budget per statement, as a socket read would spend:
+        // a task running statements back to back still yields to its neighbours (and lets a
+        // `timeout` fire) every 128 statements. Turns themselves are taken without spending
+        // budget when free (`Frame::turn`), so the forced yields come at this rate and no
+        // faster.
+        tokio::task::consume_budget().await;
         let _turn = self.frame.turn().await?;
         let conn = self.frame.txn.conn.lock();
         let result = work(&conn);
@@ -254,6 +260,38 @@ mod sealed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Statements that never wait (every turn free) still let the other tasks of a
+    /// single-threaded executor run: each spends tokio's cooperative budget, so the task
+    /// yields long before 1,000 of them are done.
+    #[tokio::test(flavor = "current_thread")]
+    async fn back_to_back_statements_yield_to_other_tasks() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let db = Database::open_in_memory().await.unwrap();
+        let neighbour_ran = Arc::new(AtomicBool::new(false));
+        let flag = neighbour_ran.clone();
+        let neighbour = tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+        let seen_at = crate::Atomic::new()
+            .db(db)
+            .run(async {
+                let tx = crate::current()?;
+                tx.execute_batch("CREATE TABLE t(x)").await?;
+                for i in 0..1_000 {
+                    if neighbour_ran.load(Ordering::SeqCst) {
+                        return Ok(Some(i));
+                    }
+                    tx.execute("INSERT INTO t VALUES (?1)", (i,)).await?;
+                }
+                Ok::<_, Error>(None)
+            })
+            .await
+            .unwrap();
+        neighbour.await.unwrap();
+        assert!(
+            seen_at.is_some(),
+            "the other task did not run during 1,000 statements"
+        );
+    }
 
     fn row() -> Row {
         Row {
