@@ -5,7 +5,7 @@ use std::future::Future;
 use std::panic::{resume_unwind, AssertUnwindSafe, Location};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use tracing::Instrument;
@@ -195,12 +195,14 @@ impl Atomic {
             match self.plan()? {
                 Plan::Join(frame) => self.run_joined(frame, body).await,
                 Plan::Savepoint(parent) => {
+                    let asked = wait_clock();
                     let guard = FrameGuard::savepoint(&parent, self.spec()).await?;
-                    self.run_in_frame(guard, body).await
+                    self.run_in_frame(guard, asked, body).await
                 }
                 Plan::Begin(db) => {
+                    let asked = wait_clock();
                     let guard = FrameGuard::begin(&db, self.begin, self.spec()).await?;
-                    self.run_in_frame(guard, body).await
+                    self.run_in_frame(guard, asked, body).await
                 }
             }
         }
@@ -223,10 +225,11 @@ impl Atomic {
             let Plan::Begin(db) = plan else {
                 return self.clone().run(make_body()).await;
             };
+            let asked = wait_clock();
             let outcome = match FrameGuard::begin(&db, self.begin, self.spec()).await {
                 Ok(guard) => {
                     let txn = guard.frame().txn.clone();
-                    let result = self.clone().run_in_frame(guard, make_body()).await;
+                    let result = self.clone().run_in_frame(guard, asked, make_body()).await;
                     let transient = txn.saw_transient.load(Ordering::Acquire);
                     match result {
                         Err(err) if transient => Err(err),
@@ -297,7 +300,15 @@ impl Atomic {
     }
 
     /// Runs the body in an open frame and ends the frame by the body's outcome.
-    async fn run_in_frame<F, T, E>(self, guard: FrameGuard, body: F) -> Result<T, E>
+    ///
+    /// `asked` is when the frame was asked for, if tracing wants the time spent waiting
+    /// for the turn (or the writer lock) recorded on the span.
+    async fn run_in_frame<F, T, E>(
+        self,
+        guard: FrameGuard,
+        asked: Option<Instant>,
+        body: F,
+    ) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
         E: From<Error>,
@@ -310,7 +321,11 @@ impl Atomic {
             depth = frame.depth,
             name = frame.name,
             isolation = ?self.isolation,
+            wait_us = tracing::field::Empty,
         );
+        if let Some(asked) = asked {
+            span.record("wait_us", asked.elapsed().as_micros() as u64);
+        }
         let body = context::scope(frame, body);
         let outcome = AssertUnwindSafe(with_timeout(self.timeout, body))
             .catch_unwind()
@@ -375,6 +390,12 @@ impl Drop for DoomOnDrop {
             frame.txn.rollback_only.store(true, Ordering::Release);
         }
     }
+}
+
+/// The time a frame is asked for, when a subscriber will record how long it waited (reading
+/// the clock costs nothing otherwise).
+fn wait_clock() -> Option<Instant> {
+    tracing::enabled!(tracing::Level::DEBUG).then(Instant::now)
 }
 
 /// Runs `body`, giving up with [`Error::Timeout`] after `limit` (dropping the body, which
