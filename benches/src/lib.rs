@@ -282,14 +282,19 @@ impl Env {
 // ---------------------------------------------------------------------------------------------
 // Floors: the same SQL on raw rusqlite, synchronous, one thread.
 
-/// F1: one transaction; `n` iterations of rusqlite's `Savepoint` API around a cached upsert,
-/// at `depth` (enclosing savepoints opened first). Time per iteration.
-pub fn f1(conn: &mut Connection, depth: u32, n: u64) -> Duration {
+/// Begins a transaction and opens the savepoints that put the next one at `depth`.
+fn begin_at_depth(conn: &Connection, depth: u32) {
     conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
     for level in 1..depth {
         conn.execute_batch(&format!("SAVEPOINT outer_{level}"))
             .expect("savepoint");
     }
+}
+
+/// F1: one transaction; `n` iterations of rusqlite's `Savepoint` API around a cached upsert,
+/// at `depth` (enclosing savepoints opened first). Time per iteration.
+pub fn f1(conn: &mut Connection, depth: u32, n: u64) -> Duration {
+    begin_at_depth(conn, depth);
     let start = Instant::now();
     for i in 0..n {
         let sp = conn.savepoint().expect("savepoint");
@@ -306,11 +311,7 @@ pub fn f1(conn: &mut Connection, depth: u32, n: u64) -> Duration {
 
 /// F1c: like [`f1`], with `SAVEPOINT`, the upsert and `RELEASE` all `prepare_cached`.
 pub fn f1c(conn: &mut Connection, depth: u32, n: u64) -> Duration {
-    conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
-    for level in 1..depth {
-        conn.execute_batch(&format!("SAVEPOINT outer_{level}"))
-            .expect("savepoint");
-    }
+    begin_at_depth(conn, depth);
     let start = Instant::now();
     for i in 0..n {
         conn.prepare_cached("SAVEPOINT sp")
