@@ -33,6 +33,9 @@ pub(crate) struct DbInner {
     pub(crate) writer_wait: Duration,
     /// How long a BEGIN waits for a lock held by another connection or process.
     pub(crate) busy_timeout: Duration,
+    /// Commits fsync (`synchronous = FULL` or `EXTRA` on a file): COMMIT runs on a blocking
+    /// thread so that the fsync does not stall the executor.
+    pub(crate) commit_off_thread: bool,
     pub(crate) readers: Option<crate::readers::ReaderPool>,
 }
 
@@ -119,7 +122,9 @@ impl DatabaseBuilder {
     }
 
     /// A `PRAGMA name = value` applied to every connection after the built-in settings, e.g.
-    /// `.pragma("synchronous", "FULL")` or `.pragma("foreign_keys", "OFF")`. The name must be
+    /// `.pragma("synchronous", "FULL")` (every COMMIT then fsyncs; the library runs those
+    /// COMMITs on a blocking thread so that the fsync does not stall the executor) or
+    /// `.pragma("foreign_keys", "OFF")`. The name must be
     /// a plain identifier; `open` fails with an error otherwise.
     pub fn pragma(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.pragmas.push((name.into(), value.into()));
@@ -207,6 +212,11 @@ impl DatabaseBuilder {
     fn assemble(&self, label: String, writer: Connection, readers: Vec<Connection>) -> Database {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let readers = (!readers.is_empty()).then(|| crate::readers::ReaderPool::new(readers));
+        // 2 = FULL, 3 = EXTRA: every COMMIT fsyncs. In memory, nothing does.
+        let synchronous: i64 = writer
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap_or(0);
+        let commit_off_thread = label != ":memory:" && synchronous >= 2;
         Database {
             inner: Arc::new(DbInner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -216,6 +226,7 @@ impl DatabaseBuilder {
                 writer_holder: Mutex::new(None),
                 writer_wait: self.writer_wait,
                 busy_timeout: self.busy_timeout,
+                commit_off_thread,
                 readers,
             }),
         }

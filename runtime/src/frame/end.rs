@@ -29,18 +29,40 @@ impl FrameGuard {
             Ok(turn) => turn,
             Err(_) => self.frame.turn.clone().lock_owned().await,
         };
+        // On a database whose commits fsync (`synchronous = FULL`), the COMMIT runs on a
+        // blocking thread so that the fsync does not stall the executor; the frame keeps
+        // everything it holds until it is done.
+        let txn = &self.frame.txn;
+        let committed_off_thread = if outcome == Outcome::Commit
+            && self.frame.depth == 0
+            && txn.on_writer
+            && txn.db.inner.commit_off_thread
+            && !txn.rollback_only.load(Ordering::Acquire)
+            && !txn.aborted.load(Ordering::Acquire)
+        {
+            let conn = txn.conn.clone();
+            Some(
+                tokio::task::spawn_blocking(move || exec(&conn.lock(), "COMMIT"))
+                    .await
+                    .unwrap_or_else(|e| Err(Error::Background(e.to_string()))),
+            )
+        } else {
+            None
+        };
         let hold = self.hold.take();
-        finish(&self.frame, own_turn, hold, outcome)
+        finish(&self.frame, own_turn, hold, outcome, committed_off_thread)
     }
 }
 
 /// Sends the SQL that ends `frame`, then gives back what it held. Synchronous: nothing can
 /// slip in between the end of the frame and the release of its parent's turn.
+/// `committed` is the result of a COMMIT already sent on another thread, if it was.
 fn finish(
     frame: &Arc<Frame>,
     own_turn: OwnedMutexGuard<()>,
     hold: Option<Hold>,
     outcome: Outcome,
+    committed: Option<Result<()>>,
 ) -> Result<()> {
     frame.closed.store(true, Ordering::Release);
     let txn = &frame.txn;
@@ -62,6 +84,10 @@ fn finish(
                     Outcome::Rollback => Ok(()),
                 }
             }
+            // Decided and sent before: only a failure is left to handle.
+            (0, Outcome::Commit) if committed.is_some() => committed
+                .expect("checked is_some")
+                .inspect_err(|_| rollback(frame, &conn)),
             (0, Outcome::Commit) if txn.rollback_only.load(Ordering::Acquire) => {
                 rollback(frame, &conn);
                 Err(Error::RollbackOnly)
@@ -131,7 +157,7 @@ impl Drop for FrameGuard {
         frame.closed.store(true, Ordering::Release);
         match frame.turn.clone().try_lock_owned() {
             Ok(own_turn) => {
-                let _ = finish(&frame, own_turn, Some(hold), Outcome::Rollback);
+                let _ = finish(&frame, own_turn, Some(hold), Outcome::Rollback, None);
             }
             Err(_) => match tokio::runtime::Handle::try_current() {
                 // A child savepoint (or a statement on another thread) holds the turn: roll
@@ -139,7 +165,7 @@ impl Drop for FrameGuard {
                 Ok(runtime) => {
                     runtime.spawn(async move {
                         let own_turn = frame.turn.clone().lock_owned().await;
-                        let _ = finish(&frame, own_turn, Some(hold), Outcome::Rollback);
+                        let _ = finish(&frame, own_turn, Some(hold), Outcome::Rollback, None);
                     });
                 }
                 // No runtime to wait in (it is shutting down): the transaction can no longer
