@@ -579,18 +579,31 @@ fn cases() -> u32 {
         .unwrap_or(500)
 }
 
-fn run_model(kind: Kind) {
+/// The runtime a model run uses: two workers (tasks move between threads), or one thread
+/// (every interleaving happens at an `.await`).
+#[derive(Clone, Copy, Debug)]
+enum Flavor {
+    TwoWorkers,
+    OneThread,
+}
+
+fn run_model(kind: Kind, flavor: Flavor, cases: u32) {
     quiet_model_panics();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = match flavor {
+        Flavor::TwoWorkers => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+        Flavor::OneThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    }
+    .unwrap();
     let test = runtime.block_on(TestDb::new(kind));
     let counter = std::sync::atomic::AtomicU64::new(0);
     let tally = Mutex::new(Tally::default());
     let config = ProptestConfig {
-        cases: cases(),
+        cases,
         failure_persistence: None,
         max_shrink_iters: 256,
         ..ProptestConfig::default()
@@ -608,7 +621,7 @@ fn run_model(kind: Kind) {
     let t = tally.into_inner().unwrap();
     // endings: Ok, Err, Panic, Cancel, TimeoutOption
     eprintln!(
-        "model {kind:?}: {} cases, {} nodes ({} joined, depth ≤ {}, ≤ {} children), endings ok/err/panic/cancel/timeout = {:?}, \
+        "model {kind:?} {flavor:?}: {} cases, {} nodes ({} joined, depth ≤ {}, ≤ {} children), endings ok/err/panic/cancel/timeout = {:?}, \
          {} doomed transactions, {} rows expected and found; 0 lost, 0 phantom, 0 hangs",
         t.cases, t.nodes, t.joined, t.max_depth, t.max_children, t.endings, t.doomed, t.rows_expected
     );
@@ -616,12 +629,18 @@ fn run_model(kind: Kind) {
 
 #[test]
 fn model_file_database() {
-    run_model(Kind::File);
+    run_model(Kind::File, Flavor::TwoWorkers, cases());
 }
 
 #[test]
 fn model_in_memory_database() {
-    run_model(Kind::Memory);
+    run_model(Kind::Memory, Flavor::TwoWorkers, cases());
+}
+
+/// The same on a single-threaded runtime, with a fifth of the cases.
+#[test]
+fn model_single_threaded_runtime() {
+    run_model(Kind::File, Flavor::OneThread, (cases() / 5).max(1));
 }
 
 // ---------------------------------------------------------------------------------------
