@@ -329,19 +329,24 @@ pub fn f1c(conn: &mut Connection, depth: u32, n: u64) -> Duration {
     elapsed / n as u32
 }
 
+/// One raw rusqlite write transaction: `BEGIN IMMEDIATE`, the cached upsert, `COMMIT`.
+fn raw_upsert_tx(conn: &mut Connection, i: u64) {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .expect("begin");
+    tx.prepare_cached(UPSERT)
+        .expect("prepare")
+        .execute(((i % KEYS) as i64, i as i64))
+        .expect("upsert");
+    tx.commit().expect("commit");
+}
+
 /// W2's floor: `txs` sequential rusqlite transactions (`BEGIN IMMEDIATE`, cached upsert,
 /// `COMMIT`). Time per transaction.
 pub fn w2_floor(conn: &mut Connection, txs: u64) -> Duration {
     let start = Instant::now();
     for i in 0..txs {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .expect("begin");
-        tx.prepare_cached(UPSERT)
-            .expect("prepare")
-            .execute(((i % KEYS) as i64, i as i64))
-            .expect("upsert");
-        tx.commit().expect("commit");
+        raw_upsert_tx(conn, i);
     }
     start.elapsed() / txs as u32
 }
@@ -456,14 +461,7 @@ pub fn w4_floor(path: &Path, reads: u64, writer: Writer) -> ReadRun {
                     let _ = started_tx.send(());
                     let mut i = 0u64;
                     while !stop.load(Ordering::Relaxed) {
-                        let tx = wconn
-                            .transaction_with_behavior(TransactionBehavior::Immediate)
-                            .expect("begin");
-                        tx.prepare_cached(UPSERT)
-                            .expect("prepare")
-                            .execute(((i % KEYS) as i64, i as i64))
-                            .expect("upsert");
-                        tx.commit().expect("commit");
+                        raw_upsert_tx(&mut wconn, i);
                         writes += 1;
                         i += 1;
                     }
