@@ -31,6 +31,10 @@ pub(crate) struct DbInner {
     pub(crate) writer_holder: Mutex<Option<WriterHolder>>,
     /// How long an outermost write transaction waits for `writer_lock`.
     pub(crate) writer_wait: Duration,
+    /// How long a statement or savepoint waits for its frame's turn.
+    pub(crate) turn_wait: Duration,
+    /// How long a read-only transaction waits for a reader connection.
+    pub(crate) reader_wait: Duration,
     /// How long a BEGIN waits for a lock held by another connection or process.
     pub(crate) busy_timeout: Duration,
     /// Commits fsync (`synchronous = FULL` or `EXTRA` on a file): COMMIT runs on a blocking
@@ -44,6 +48,8 @@ pub(crate) struct DbInner {
 pub struct DatabaseBuilder {
     busy_timeout: Duration,
     writer_wait: Duration,
+    turn_wait: Duration,
+    reader_wait: Duration,
     readers: usize,
     statement_cache: usize,
     pragmas: Vec<(String, String)>,
@@ -65,6 +71,8 @@ impl fmt::Debug for DatabaseBuilder {
         f.debug_struct("DatabaseBuilder")
             .field("busy_timeout", &self.busy_timeout)
             .field("writer_wait", &self.writer_wait)
+            .field("turn_wait", &self.turn_wait)
+            .field("reader_wait", &self.reader_wait)
             .field("readers", &self.readers)
             .field("statement_cache", &self.statement_cache)
             .field("pragmas", &self.pragmas)
@@ -78,6 +86,8 @@ impl Default for DatabaseBuilder {
         DatabaseBuilder {
             busy_timeout: Duration::from_secs(5),
             writer_wait: Duration::from_secs(30),
+            turn_wait: Duration::from_secs(30),
+            reader_wait: Duration::from_secs(30),
             readers: 4,
             statement_cache: 256,
             pragmas: Vec::new(),
@@ -105,6 +115,23 @@ impl DatabaseBuilder {
     /// `#[transactional]` body instead of `transactional::spawn`).
     pub fn writer_wait(mut self, wait: Duration) -> Self {
         self.writer_wait = wait;
+        self
+    }
+
+    /// How long a statement or a savepoint waits for its frame's turn — for the savepoints
+    /// of sibling tasks opened before it to end — before failing with [`Error::Busy`], which
+    /// names the frame holding the turn and where it was opened (default 30 s). A wait this
+    /// long almost always means a cycle the library cannot see: a task waiting (on a channel,
+    /// a join handle) for another task that needs this turn.
+    pub fn turn_wait(mut self, wait: Duration) -> Self {
+        self.turn_wait = wait;
+        self
+    }
+
+    /// How long an outermost read-only transaction waits for a reader connection when all
+    /// are in use before failing with [`Error::Busy`] (default 30 s).
+    pub fn reader_wait(mut self, wait: Duration) -> Self {
+        self.reader_wait = wait;
         self
     }
 
@@ -225,6 +252,8 @@ impl DatabaseBuilder {
                 writer_lock: Arc::new(tokio::sync::Mutex::new(())),
                 writer_holder: Mutex::new(None),
                 writer_wait: self.writer_wait,
+                turn_wait: self.turn_wait,
+                reader_wait: self.reader_wait,
                 busy_timeout: self.busy_timeout,
                 commit_off_thread,
                 readers,
