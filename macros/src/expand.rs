@@ -113,20 +113,48 @@ fn wrap(args: &Args, output: &Type, stmts: &[Stmt], braces: DelimSpan) -> TokenS
     // The body keeps the braces the user wrote, so that borrowck errors name its variables.
     let mut block = Group::new(Delimiter::Brace, quote!(#pin #(#stmts)*));
     block.set_span(braces.join());
-    let (retries, run, body) = match &args.retries {
-        None => (None, "run", quote!(async move #block)),
-        Some(retries) => {
-            let n = retries.value;
-            let closure = quote_spanned!(retries.key=> ||);
-            let body = quote_spanned!(braces.open()=> #closure async #block);
-            (Some(quote!(.retries(#n))), "run_retrying", body)
-        }
+    let Some(retries) = &args.retries else {
+        return quote_spanned! {error_span=>
+            #assert_error_type
+            #atomic::Atomic::new() #options .run(async move #block).await
+        };
     };
-    let run = Ident::new(run, error_span);
-    quote_spanned! {error_span=>
-        #assert_error_type
-        #atomic::Atomic::new() #options #retries .#run(#body).await
+    let n = retries.value;
+    let closure = quote_spanned!(retries.key=> ||);
+    let body = quote_spanned!(braces.open()=> #closure async #block);
+    // Whether the body's error is transient is read off the error itself where its type can
+    // be named (`__private::Probe`); otherwise `run_retrying` judges by the last statement.
+    let error = match error {
+        Some(error) => Some(quote!(#error)),
+        None if nameable(output) => Some(quote!(<#output as #atomic::IsResult>::Err)),
+        None => None,
+    };
+    match error {
+        Some(error) => quote_spanned! {error_span=>
+            #assert_error_type
+            #atomic::run_retrying(
+                #atomic::Atomic::new() #options .retries(#n),
+                #body,
+                |__transactional_err: &#error| {
+                    #[allow(unused_imports)]
+                    use #atomic::{Unknown as _, ViaSource as _};
+                    #atomic::Probe(__transactional_err).transient()
+                },
+            )
+            .await
+        },
+        None => quote_spanned! {error_span=>
+            #assert_error_type
+            #atomic::Atomic::new() #options .retries(#n) .run_retrying(#body).await
+        },
     }
+}
+
+/// A type with no `impl Trait` or `_` in it, which can be named in a projection.
+fn nameable(ty: &Type) -> bool {
+    let mut unnameable = Unnameable(false);
+    unnameable.visit_type_mut(&mut ty.clone());
+    !unnameable.0
 }
 
 /// `<crate>::__private` with `span`, so that an error in a call points at its option.

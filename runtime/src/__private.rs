@@ -23,3 +23,30 @@ pub fn params<const N: usize>(
 ) -> [&(dyn rusqlite::types::ToSql + Sync); N] {
     params
 }
+
+pub use crate::atomic::retry::{Probe, Unknown, ViaSource};
+
+/// The error type of a fn's `Result` return type, however it is spelled (`AppResult<T>`).
+pub trait IsResult {
+    /// `E` of `Result<T, E>`.
+    type Err;
+}
+
+impl<T, E> IsResult for Result<T, E> {
+    type Err = E;
+}
+
+/// `#[transactional(retries = N)]`: `run_retrying`, with `classify` (built by the attribute
+/// from [`Probe`]) judging whether the body's error is transient.
+pub async fn run_retrying<M, F, T, E>(
+    atomic: Atomic,
+    make_body: M,
+    classify: impl Fn(&E) -> Option<bool>,
+) -> Result<T, E>
+where
+    M: FnMut() -> F,
+    F: ::core::future::Future<Output = Result<T, E>>,
+    E: From<crate::Error>,
+{
+    atomic.retry(make_body, classify).await
+}

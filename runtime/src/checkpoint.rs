@@ -25,21 +25,22 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::database::Database;
 use crate::error::{Error, Result};
 
-/// Moves the automatic checkpoints of the writer of `db` (a file database in WAL mode at
-/// `path`) to a background thread, keeping its `wal_autocheckpoint` threshold. A threshold of
+/// Moves the automatic checkpoints of `writer` (the writer of a file database in WAL mode at
+/// `path`, whose write transactions queue on `writer_lock`) to a background thread, keeping its `wal_autocheckpoint` threshold. A threshold of
 /// 0 (checkpoints turned off by the user) is left alone.
-pub(crate) fn install(db: &Database, path: &Path) -> Result<()> {
-    let mut writer = db.inner.writer.lock();
+pub(crate) fn install(
+    writer: &mut Connection,
+    path: &Path,
+    writer_lock: Arc<tokio::sync::Mutex<()>>,
+) -> Result<()> {
     let threshold: i64 = writer.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
     if threshold <= 0 {
         return Ok(());
     }
     let (signal, wake) = sync_channel::<()>(1);
     let path = path.to_path_buf();
-    let writer_lock = db.inner.writer_lock.clone();
     std::thread::Builder::new()
         .name("transactional-checkpoint".into())
         .spawn(move || run(&path, wake, writer_lock, threshold))

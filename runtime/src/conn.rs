@@ -1,13 +1,32 @@
-//! One SQLite connection and the fixed statements the runtime sends on it.
+//! One SQLite connection, the guard that hands it out, and the fixed statements the runtime
+//! sends on it.
 //!
 //! Statements run on the calling task's own thread (DESIGN §5: no thread hop per statement).
 //! The `std` mutex only satisfies the borrow checker: frame turns already guarantee that one
 //! task at a time uses a transaction's connection, so the lock is never contended for long
 //! and is never held across an `.await`.
+//!
+//! Two rules are kept here, where every use of a connection passes:
+//!
+//! - **Transaction control belongs to the library** (DESIGN §6). Each connection has an
+//!   authorizer that refuses `BEGIN`/`COMMIT`/`ROLLBACK`/`SAVEPOINT`/`RELEASE` and the pragmas
+//!   that change how the runtime uses the connection whenever a *user* statement is being
+//!   prepared, and a commit hook that turns any `COMMIT` the library did not send into a
+//!   rollback — the hook runs at execution, so it also holds for a statement taken from the
+//!   prepared-statement cache. The library's own statements run in [`Gate::LIBRARY`] mode.
+//! - **No connection is handed back inside a transaction.** Whoever gives a connection back
+//!   (the writer lock released, a reader returned) calls [`Conn::hand_back`], which rolls
+//!   back what is still open; if the connection is busy at that moment (a statement of the
+//!   abandoned transaction still runs on another thread), it is marked, and the guard of that
+//!   statement repairs it the moment it unlocks. Whoever takes a connection for a new
+//!   transaction checks again ([`ConnGuard::repair`]).
 
 use std::borrow::Cow;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
@@ -15,30 +34,249 @@ use crate::error::{Error, Result};
 /// A connection owned by a [`Database`](crate::Database): the writer or one of the readers.
 pub(crate) struct Conn {
     inner: Mutex<Connection>,
+    gate: Arc<Gate>,
+    /// Handed back while in use: the next unlock must repair it.
+    dirty: AtomicBool,
+}
+
+/// Who is using the connection, as its authorizer and commit hook see it.
+pub(crate) struct Gate {
+    mode: AtomicU8,
+    /// Why the authorizer last refused a statement, for the error the user gets.
+    refused: Mutex<Option<String>>,
+}
+
+impl Gate {
+    /// The library's own statements: everything is allowed.
+    pub(crate) const LIBRARY: u8 = 0;
+    /// A user statement: no transaction control, no connection-mode pragmas.
+    pub(crate) const USER: u8 = 1;
+
+    fn new() -> Arc<Gate> {
+        Arc::new(Gate {
+            mode: AtomicU8::new(Gate::USER),
+            refused: Mutex::new(None),
+        })
+    }
+
+    fn refuse(&self, reason: String) -> Authorization {
+        *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        Authorization::Deny
+    }
+
+    /// The authorizer: called by SQLite while a statement is prepared (or re-prepared after
+    /// a schema change).
+    fn authorize(&self, ctx: AuthContext<'_>) -> Authorization {
+        if self.mode.load(Ordering::Relaxed) == Gate::LIBRARY {
+            return Authorization::Allow;
+        }
+        match ctx.action {
+            AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => self.refuse(
+                "transaction control belongs to the library: a `#[transactional]` body commits \
+                 by returning `Ok` and rolls back by returning `Err`; for a savepoint, call a \
+                 nested `#[transactional]` fn (or `transactional::atomic`)"
+                    .to_owned(),
+            ),
+            AuthAction::Pragma {
+                pragma_name,
+                pragma_value: Some(_),
+            } if changes_connection_mode(pragma_name) => self.refuse(format!(
+                "`PRAGMA {pragma_name} = ..` would change how the library uses its \
+                 connections; set it with `Database::builder()` where it is supported"
+            )),
+            _ => Authorization::Allow,
+        }
+    }
+}
+
+/// Pragmas a user statement may read but not set: they change the connection's journal,
+/// locking, durability or read-only mode, which the runtime relies on.
+pub(crate) fn changes_connection_mode(pragma: &str) -> bool {
+    const MODE: [&str; 9] = [
+        "journal_mode",
+        "locking_mode",
+        "query_only",
+        "synchronous",
+        "busy_timeout",
+        "wal_autocheckpoint",
+        "writable_schema",
+        "read_uncommitted",
+        "schema_version",
+    ];
+    MODE.iter().any(|p| p.eq_ignore_ascii_case(pragma))
 }
 
 impl Conn {
-    pub(crate) fn new(conn: Connection) -> Self {
-        Conn {
+    /// Takes over a configured connection and installs the authorizer and commit hook that
+    /// keep transaction control with the library.
+    pub(crate) fn new(mut conn: Connection) -> Result<Self> {
+        let gate = Gate::new();
+        let auth = gate.clone();
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| auth.authorize(ctx)))?;
+        let commits = gate.clone();
+        // `true` turns the COMMIT into a rollback.
+        conn.commit_hook(Some(move || {
+            commits.mode.load(Ordering::Relaxed) != Gate::LIBRARY
+        }))?;
+        Ok(Conn {
             inner: Mutex::new(conn),
-        }
+            gate,
+            dirty: AtomicBool::new(false),
+        })
     }
 
     /// Locks the connection. A panic inside a user closure poisons the mutex but leaves the
     /// connection itself usable (the frame that panicked rolls back), so poisoning is ignored.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(crate) fn lock(&self) -> ConnGuard<'_> {
+        ConnGuard {
+            conn: self,
+            guard: Some(self.inner.lock().unwrap_or_else(|p| p.into_inner())),
+        }
+    }
+
+    fn try_lock(&self) -> Option<ConnGuard<'_>> {
+        let guard = match self.inner.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(ConnGuard {
+            conn: self,
+            guard: Some(guard),
+        })
+    }
+
+    /// The connection is being given back (to the writer queue, to the reader pool): it must
+    /// be outside any transaction. Never blocks: if a statement is running on it, the guard
+    /// of that statement repairs it when it unlocks.
+    pub(crate) fn hand_back(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+        if let Some(conn) = self.try_lock() {
+            conn.repair();
+        }
     }
 }
 
-/// Runs one fixed, parameterless statement through the statement cache.
-pub(crate) fn exec(conn: &Connection, sql: &str) -> Result<()> {
-    conn.prepare_cached(sql)
-        .and_then(|mut stmt| stmt.execute([]))
-        .map(drop)
-        .map_err(|e| Error::sqlite(e, Some(sql)))
+/// The locked connection. Dropping it unlocks, then repairs the connection if it was handed
+/// back while locked.
+pub(crate) struct ConnGuard<'a> {
+    conn: &'a Conn,
+    guard: Option<MutexGuard<'a, Connection>>,
+}
+
+impl Deref for ConnGuard<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.guard.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        // SeqCst pairs with `hand_back`: either its `try_lock` saw the lock free, or this
+        // load sees its mark.
+        if self.conn.dirty.load(Ordering::SeqCst) {
+            if let Some(conn) = self.conn.try_lock() {
+                conn.repair();
+            }
+        }
+    }
+}
+
+impl ConnGuard<'_> {
+    /// Leaves the connection outside any transaction, for its next user: rolls back what an
+    /// abandoned transaction left open. Called where a connection is handed back and where
+    /// one is taken for a new transaction.
+    pub(crate) fn repair(&self) {
+        self.conn.dirty.store(false, Ordering::SeqCst);
+        if !self.is_autocommit() {
+            tracing::warn!("a connection was left inside a transaction; rolling it back");
+            if let Err(error) = self.exec("ROLLBACK") {
+                tracing::error!(%error, "could not roll back an abandoned transaction");
+            }
+        }
+    }
+
+    /// Runs one of the library's fixed, parameterless statements through the statement
+    /// cache, with transaction control allowed.
+    pub(crate) fn exec(&self, sql: &str) -> Result<()> {
+        self.as_library(|conn| {
+            conn.prepare_cached(sql)
+                .and_then(|mut stmt| stmt.execute([]))
+                .map(drop)
+                .map_err(|e| Error::sqlite(e, Some(sql)))
+        })
+    }
+
+    /// Runs `f` as the library: the authorizer and the commit hook let everything through.
+    pub(crate) fn as_library<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
+        let gate = &self.conn.gate;
+        gate.mode.store(Gate::LIBRARY, Ordering::Relaxed);
+        struct Restore<'g>(&'g Gate);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.mode.store(Gate::USER, Ordering::Relaxed);
+            }
+        }
+        let _restore = Restore(gate);
+        f(self)
+    }
+
+    /// Turns an error of a user statement into the library's error, explaining refusals by
+    /// the authorizer and the commit hook.
+    pub(crate) fn explain(&self, err: Error) -> Error {
+        let Error::Sqlite { source, sql } = &err else {
+            return err;
+        };
+        let code = match source {
+            rusqlite::Error::SqliteFailure(e, _) => e.extended_code,
+            _ => return err,
+        };
+        let refused = self
+            .conn
+            .gate
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let reason = match code {
+            rusqlite::ffi::SQLITE_AUTH => refused,
+            rusqlite::ffi::SQLITE_CONSTRAINT_COMMITHOOK => Some(
+                "a COMMIT sent by user code was turned into a rollback: transaction control \
+                 belongs to the library, and the transaction has been rolled back"
+                    .to_owned(),
+            ),
+            _ => None,
+        };
+        match reason {
+            Some(reason) => Error::Forbidden {
+                sql: sql.clone(),
+                reason,
+            },
+            None => err,
+        }
+    }
+}
+
+/// True when `sql` is, to the letter, one of the statements the library prepares itself. A
+/// user statement of that text would be served the library's prepared statement from the
+/// cache, which the authorizer saw as the library's, so it is refused before it is prepared.
+pub(crate) fn is_library_statement(sql: &str) -> bool {
+    if sql.len() > 24 {
+        return false;
+    }
+    let numbered = |prefix: &str| {
+        sql.strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    matches!(
+        sql,
+        "BEGIN DEFERRED" | "BEGIN IMMEDIATE" | "BEGIN EXCLUSIVE" | "COMMIT" | "ROLLBACK"
+    ) || numbered("SAVEPOINT sp_")
+        || numbered("RELEASE sp_")
+        || numbered("ROLLBACK TO sp_")
 }
 
 /// How an outermost write transaction starts (`begin = ..`).
@@ -104,6 +342,94 @@ mod tests {
     use super::*;
 
     #[test]
+    fn library_statements_are_recognised_to_the_letter() {
+        for sql in [
+            "COMMIT",
+            "BEGIN IMMEDIATE",
+            "SAVEPOINT sp_3",
+            "ROLLBACK TO sp_12",
+            "RELEASE sp_1",
+        ] {
+            assert!(is_library_statement(sql), "{sql}");
+        }
+        for sql in [
+            "commit",
+            "COMMIT;",
+            "SAVEPOINT sp_",
+            "SAVEPOINT x",
+            "INSERT INTO t VALUES (1)",
+        ] {
+            assert!(!is_library_statement(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn user_statements_cannot_control_the_transaction() {
+        let conn = Conn::new(Connection::open_in_memory().unwrap()).unwrap();
+        let c = conn.lock();
+        c.exec("BEGIN IMMEDIATE").unwrap();
+        for sql in [
+            "COMMIT",
+            "END",
+            "ROLLBACK",
+            "SAVEPOINT x",
+            "RELEASE x",
+            "BEGIN",
+            "PRAGMA query_only = 1",
+            "PRAGMA journal_mode = DELETE",
+        ] {
+            let err = c
+                .execute_batch(sql)
+                .map_err(|e| c.explain(Error::sqlite(e, Some(sql))))
+                .unwrap_err();
+            assert!(matches!(err, Error::Forbidden { .. }), "{sql}: {err:?}");
+        }
+        // Reading a pragma is fine.
+        c.execute_batch("PRAGMA journal_mode").unwrap();
+        assert!(!c.is_autocommit(), "still inside the transaction");
+        c.exec("COMMIT").unwrap();
+    }
+
+    #[test]
+    fn a_commit_the_library_did_not_send_rolls_back() {
+        let conn = Conn::new(Connection::open_in_memory().unwrap()).unwrap();
+        let c = conn.lock();
+        c.exec("CREATE TABLE t(x)").unwrap();
+        c.exec("BEGIN IMMEDIATE").unwrap();
+        c.exec("COMMIT").unwrap(); // now in the statement cache
+        c.exec("BEGIN IMMEDIATE").unwrap();
+        c.execute_batch("INSERT INTO t VALUES (1)").unwrap();
+        // The library's own COMMIT, taken from the cache by user code: the authorizer does
+        // not see it again, the commit hook does.
+        let err = c
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .unwrap_err();
+        let err = c.explain(Error::sqlite(err, Some("COMMIT")));
+        assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+        assert!(c.is_autocommit(), "the transaction was rolled back");
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_connection_handed_back_inside_a_transaction_is_rolled_back() {
+        let conn = Conn::new(Connection::open_in_memory().unwrap()).unwrap();
+        conn.lock().exec("BEGIN IMMEDIATE").unwrap();
+        conn.hand_back();
+        assert!(conn.lock().is_autocommit());
+        // Handed back while a statement runs: repaired when that statement unlocks.
+        conn.lock().exec("BEGIN IMMEDIATE").unwrap();
+        let busy = conn.lock();
+        conn.hand_back();
+        assert!(!busy.is_autocommit());
+        drop(busy);
+        assert!(conn.lock().is_autocommit());
+    }
+
+    #[test]
     fn savepoint_names_come_from_the_depth_and_are_shared() {
         let sql = SavepointSql::at(3);
         assert_eq!(sql.open, "SAVEPOINT sp_3");
@@ -127,8 +453,8 @@ mod tests {
 
     #[test]
     fn exec_reports_the_statement_that_failed() {
-        let conn = Connection::open_in_memory().unwrap();
-        let err = exec(&conn, "RELEASE sp_9").unwrap_err();
+        let conn = Conn::new(Connection::open_in_memory().unwrap()).unwrap();
+        let err = conn.lock().exec("RELEASE sp_9").unwrap_err();
         let Error::Sqlite { sql, .. } = &err else {
             panic!("{err:?}")
         };

@@ -1,16 +1,39 @@
-//! The current frame of a task, carried in tokio task-local storage.
+//! The current frame of a task, carried in tokio task-local storage, and the task's whole
+//! context: the chain of frames it runs inside, across transactions.
+//!
+//! Inside one transaction a frame's `parent` is the frame it is a savepoint of. A root opened
+//! inside another transaction — `requires_new`, or a transaction on another database — has
+//! no parent but an `outer` frame: the frame the task was in when the root began. Walking
+//! `parent`, else `outer`, from the current frame visits every frame the task is inside,
+//! which is what both the self-wait checks and the choice of a frame for a nested block need.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::future::Either;
 
+use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::tx::Tx;
 
+/// Where a task's statements go: a frame, and whether this task may only read in it (a
+/// `read_only` block joined to a frame that may write).
+#[derive(Clone)]
+pub(crate) struct Current {
+    pub(crate) frame: Arc<Frame>,
+    pub(crate) read_only: bool,
+}
+
+impl Current {
+    pub(crate) fn of(frame: Arc<Frame>) -> Self {
+        let read_only = frame.read_only;
+        Current { frame, read_only }
+    }
+}
+
 tokio::task_local! {
-    static CURRENT: Arc<Frame>;
+    static CURRENT: Current;
 }
 
 /// A handle to the innermost frame (transaction or savepoint) of the current task.
@@ -19,33 +42,56 @@ tokio::task_local! {
 /// `#[transactional]` fn or `atomic` block, and outside tasks spawned from one with
 /// [`spawn`](crate::spawn) or a [`TaskGroup`](crate::TaskGroup).
 pub fn current() -> Result<Tx> {
-    current_frame().map(Tx::new).ok_or(Error::NoTransaction)
+    current_scope().map(Tx::new).ok_or(Error::NoTransaction)
 }
 
-pub(crate) fn current_frame() -> Option<Arc<Frame>> {
-    CURRENT.try_with(Arc::clone).ok()
+pub(crate) fn current_scope() -> Option<Current> {
+    CURRENT.try_with(Current::clone).ok()
 }
 
-pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Frame>>) -> R) -> R {
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
     let mut f = Some(f);
-    match CURRENT.try_with(|frame| (f.take().expect("called once"))(Some(frame))) {
+    match CURRENT.try_with(|current| (f.take().expect("called once"))(Some(current))) {
         Ok(r) => r,
         Err(_) => (f.take().expect("called once"))(None),
     }
 }
 
-/// Runs `fut` with `frame` as its current frame.
-pub(crate) fn scope<F: Future>(frame: Arc<Frame>, fut: F) -> impl Future<Output = F::Output> {
-    CURRENT.scope(frame, fut)
+/// Runs `fut` with `current` as its current frame.
+pub(crate) fn scope<F: Future>(current: Current, fut: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(current, fut)
 }
 
 /// Wraps `fut` so that it runs in the current task's frame, wherever it is polled; outside a
 /// transaction `fut` is returned as it is.
 pub(crate) fn carry<F: Future>(fut: F) -> impl Future<Output = F::Output> {
-    match current_frame() {
-        Some(frame) => Either::Left(CURRENT.scope(frame, fut)),
+    match current_scope() {
+        Some(current) => Either::Left(CURRENT.scope(current, fut)),
         None => Either::Right(fut),
     }
+}
+
+/// The innermost frame on `db` that the current task runs inside, if any: the frame a
+/// nested block on `db` belongs to, even when the task has since entered a transaction on
+/// another database (A → B → A is a savepoint of A, as Spring binds one transaction per
+/// resource).
+pub(crate) fn innermost_on(current: &Current, db: &Database) -> Option<Current> {
+    if current.frame.txn.db.same_as(db) {
+        return Some(current.clone());
+    }
+    let mut at = current.frame.enclosing();
+    while let Some(frame) = at {
+        if frame.txn.db.same_as(db) {
+            return Some(Current::of(frame.clone()));
+        }
+        at = frame.enclosing();
+    }
+    None
+}
+
+/// Every frame the current task runs inside, innermost first.
+pub(crate) fn chain(current: &Current) -> impl Iterator<Item = &Arc<Frame>> {
+    std::iter::successors(Some(&current.frame), |frame| frame.enclosing())
 }
 
 /// A statement or savepoint in `frame` from a task whose current frame lies below it would
@@ -54,23 +100,40 @@ pub(crate) fn carry<F: Future>(fut: F) -> impl Future<Output = F::Output> {
 pub(crate) fn check_not_waiting_on_descendant(frame: &Frame) -> Result<()> {
     CURRENT
         .try_with(|current| {
-            // Only a deeper frame can lie below `frame`: the common cases (a statement in
-            // the task's own frame, a savepoint under it) answer without walking the chain.
-            if current.depth <= frame.depth {
+            // Only a frame deeper in the task's context can lie below `frame`: the common
+            // cases (a statement in the task's own frame, a savepoint under it) answer
+            // without walking the chain.
+            if current.frame.chain_depth <= frame.chain_depth {
                 return Ok(());
             }
-            check_chain(frame, current)
+            check_chain(frame, &current.frame)
         })
         .unwrap_or(Ok(()))
 }
 
-fn check_chain(frame: &Frame, current: &Frame) -> Result<()> {
-    match frame.child_towards(current) {
-        Some(holder) => Err(Error::Deadlock(format!(
-            "a task whose current frame is {current} used a handle to {frame}, whose turn is \
-             held by {holder} until that task's own frame ends; use `transactional::current()` \
-             inside nested frames instead of a handle captured outside them"
-        ))),
-        None => Ok(()),
+fn check_chain(frame: &Frame, current: &Arc<Frame>) -> Result<()> {
+    // Walk the task's context up to `frame`. The link that reaches it tells whether the
+    // task holds its turn: a savepoint of `frame` (a `parent` link) does; a transaction begun
+    // inside `frame` (an `outer` link) does not.
+    let mut below = current;
+    loop {
+        if let Some(parent) = &below.parent {
+            if std::ptr::eq(&**parent, frame) {
+                return Err(Error::Deadlock(format!(
+                    "a task whose current frame is {current} used a handle to {frame}, whose \
+                     turn is held by {below} until that task's own frame ends; use \
+                     `transactional::current()` inside nested frames instead of a handle \
+                     captured outside them"
+                )));
+            }
+            below = parent;
+        } else if let Some(outer) = &below.outer {
+            if std::ptr::eq(&**outer, frame) {
+                return Ok(());
+            }
+            below = outer;
+        } else {
+            return Ok(());
+        }
     }
 }

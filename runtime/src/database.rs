@@ -179,7 +179,7 @@ impl DatabaseBuilder {
     pub async fn open_in_memory(self) -> Result<Database> {
         blocking(move || {
             let writer = self.configure(Connection::open_in_memory()?, false)?;
-            Ok(self.assemble(":memory:".to_owned(), writer, Vec::new()))
+            self.assemble(":memory:".to_owned(), writer, Vec::new(), None)
         })
         .await
     }
@@ -194,21 +194,15 @@ impl DatabaseBuilder {
                 self.configure(Connection::open_with_flags(&path, flags)?, false)
             })
             .collect::<Result<Vec<_>>>()?;
-        let db = self.assemble(path.display().to_string(), writer, readers);
-        crate::checkpoint::install(&db, &path)?;
-        Ok(db)
+        self.assemble(path.display().to_string(), writer, readers, Some(&path))
     }
 
     fn configure(&self, mut conn: Connection, writer_of_file: bool) -> Result<Connection> {
         conn.set_prepared_statement_cache_capacity(self.statement_cache);
-        // The writer never waits inside SQLite, which would block the executor thread: a
-        // BEGIN that meets another process's lock waits asynchronously (`writer::begin`).
-        let wait_in_sqlite = if writer_of_file {
-            Duration::ZERO
-        } else {
-            self.busy_timeout
-        };
-        conn.busy_timeout(wait_in_sqlite)?;
+        // No connection waits inside SQLite, which would block the executor thread: a BEGIN
+        // (and a reader's first read) that meets another process's lock waits asynchronously
+        // instead (`writer::while_busy`), up to `busy_timeout`.
+        conn.busy_timeout(Duration::ZERO)?;
         if writer_of_file {
             let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
@@ -227,6 +221,11 @@ impl DatabaseBuilder {
                     "`{name}` is not a pragma name (expected letters, digits and `_`)"
                 )));
             }
+            if let Some(why) = pragma_the_runtime_owns(name) {
+                return Err(Error::Unsupported(format!(
+                    "`.pragma(\"{name}\", ..)` is refused: {why}"
+                )));
+            }
             conn.pragma_update(None, name, value)
                 .map_err(|e| Error::sqlite(e, Some(&format!("PRAGMA {name} = {value}"))))?;
         }
@@ -236,20 +235,35 @@ impl DatabaseBuilder {
         Ok(conn)
     }
 
-    fn assemble(&self, label: String, writer: Connection, readers: Vec<Connection>) -> Database {
+    /// Puts the configured connections together; for a file at `path`, moves its WAL
+    /// checkpoints to a background thread.
+    fn assemble(
+        &self,
+        label: String,
+        mut writer: Connection,
+        readers: Vec<Connection>,
+        path: Option<&Path>,
+    ) -> Result<Database> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let readers = (!readers.is_empty()).then(|| crate::readers::ReaderPool::new(readers));
+        let writer_lock = Arc::new(tokio::sync::Mutex::new(()));
+        if let Some(path) = path {
+            crate::checkpoint::install(&mut writer, path, writer_lock.clone())?;
+        }
+        let readers = match readers.is_empty() {
+            true => None,
+            false => Some(crate::readers::ReaderPool::new(readers)?),
+        };
         // 2 = FULL, 3 = EXTRA: every COMMIT fsyncs. In memory, nothing does.
         let synchronous: i64 = writer
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap_or(0);
         let commit_off_thread = label != ":memory:" && synchronous >= 2;
-        Database {
+        Ok(Database {
             inner: Arc::new(DbInner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 label,
-                writer: Arc::new(Conn::new(writer)),
-                writer_lock: Arc::new(tokio::sync::Mutex::new(())),
+                writer: Arc::new(Conn::new(writer)?),
+                writer_lock,
                 writer_holder: Mutex::new(None),
                 writer_wait: self.writer_wait,
                 turn_wait: self.turn_wait,
@@ -258,7 +272,7 @@ impl DatabaseBuilder {
                 commit_off_thread,
                 readers,
             }),
-        }
+        })
     }
 }
 
@@ -368,6 +382,19 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| Error::Background(e.to_string()))?
+}
+
+/// Why a builder pragma would break what the runtime relies on, if it would.
+fn pragma_the_runtime_owns(name: &str) -> Option<&'static str> {
+    let why = match name.to_ascii_lowercase().as_str() {
+        "journal_mode" => "file databases run in WAL mode, which readers beside the writer and the background checkpoints rely on",
+        "locking_mode" => "EXCLUSIVE locking would lock the reader connections out of the file",
+        "query_only" => "the writer must be able to write; use `read_only` transactions",
+        "busy_timeout" => "use `DatabaseBuilder::busy_timeout`, which waits without blocking an executor thread",
+        "writable_schema" => "it can corrupt the database",
+        _ => return None,
+    };
+    Some(why)
 }
 
 fn is_identifier(s: &str) -> bool {

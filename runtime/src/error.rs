@@ -63,6 +63,17 @@ pub enum Error {
     )]
     RollbackOnly,
 
+    /// A user statement tried what belongs to the library: transaction control (`BEGIN`,
+    /// `COMMIT`, `ROLLBACK`, `SAVEPOINT`, `RELEASE`) or a pragma that changes how the library
+    /// uses its connections. Nothing of it ran; `reason` says what to do instead.
+    #[error("refused{}: {reason}", sql_suffix(.sql))]
+    Forbidden {
+        /// The statement refused, when known.
+        sql: Option<String>,
+        /// Why, and what to use instead.
+        reason: String,
+    },
+
     /// The requested combination cannot be honoured by this backend.
     #[error("unsupported: {0}")]
     Unsupported(String),

@@ -52,6 +52,7 @@ mod hooks;
 mod readers;
 mod task;
 mod tx;
+mod wait;
 mod writer;
 
 #[doc(hidden)]

@@ -8,14 +8,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::conn::Conn;
 use crate::database::Database;
+use crate::error::{Error, Result};
 
 /// Reader connections for read-only transactions (WAL lets them run beside the writer).
 pub(crate) struct ReaderPool {
     idle: Mutex<Vec<Arc<Conn>>>,
     available: Arc<Semaphore>,
+    count: usize,
 }
 
-/// A reader connection checked out for one read-only transaction; returned on drop.
+/// A reader connection checked out for one read-only transaction. Dropping it hands the
+/// connection back outside any transaction, then returns it to the pool.
 pub(crate) struct ReaderLease {
     pub(crate) conn: Arc<Conn>,
     db: Database,
@@ -23,33 +26,60 @@ pub(crate) struct ReaderLease {
 }
 
 impl ReaderPool {
-    pub(crate) fn new(conns: Vec<Connection>) -> Self {
-        let available = Arc::new(Semaphore::new(conns.len()));
-        let idle = conns.into_iter().map(|c| Arc::new(Conn::new(c))).collect();
-        ReaderPool {
+    pub(crate) fn new(conns: Vec<Connection>) -> Result<Self> {
+        let count = conns.len();
+        let idle = conns
+            .into_iter()
+            .map(|c| Conn::new(c).map(Arc::new))
+            .collect::<Result<_>>()?;
+        Ok(ReaderPool {
             idle: Mutex::new(idle),
-            available,
-        }
+            available: Arc::new(Semaphore::new(count)),
+            count,
+        })
     }
 }
 
 impl Database {
-    /// Waits for an idle reader connection, or `None` when this database has none.
-    pub(crate) async fn lease_reader(&self) -> Option<ReaderLease> {
-        let pool = self.inner.readers.as_ref()?;
-        let permit = pool
-            .available
-            .clone()
-            .acquire_owned()
+    /// Number of reader connections (0 for an in-memory database).
+    pub(crate) fn reader_count(&self) -> usize {
+        self.inner.readers.as_ref().map_or(0, |pool| pool.count)
+    }
+
+    /// Waits (FIFO, at most `reader_wait`) for an idle reader connection. Only called on a
+    /// database that has readers.
+    pub(crate) async fn lease_reader(&self) -> Result<ReaderLease> {
+        let pool = self
+            .inner
+            .readers
+            .as_ref()
+            .expect("only databases with readers lease them");
+        let permit = match pool.available.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => crate::wait::within(
+                self.inner.reader_wait,
+                pool.available.clone().acquire_owned(),
+            )
             .await
-            .expect("the reader semaphore is never closed");
+            .map_err(|_| Error::Busy {
+                detail: format!(
+                    "waited {:?} (`reader_wait`) for one of the {} reader connections of \
+                             {}, all held by read-only transactions that have not ended",
+                    self.inner.reader_wait,
+                    pool.count,
+                    self.label()
+                ),
+                source: None,
+            })?
+            .expect("the reader semaphore is never closed"),
+        };
         let conn = pool
             .idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop()
             .expect("a reader permit always comes with an idle reader");
-        Some(ReaderLease {
+        Ok(ReaderLease {
             conn,
             db: self.clone(),
             _permit: permit,
@@ -57,8 +87,29 @@ impl Database {
     }
 }
 
+/// Begins a read transaction on a reader and takes its snapshot at once, so that a database
+/// locked by another process is waited for here, asynchronously (readers have no busy
+/// timeout inside SQLite, where the wait would block an executor thread).
+pub(crate) async fn begin_read(db: &Database, conn: &Conn) -> Result<()> {
+    crate::writer::while_busy(db, "BEGIN DEFERRED", || {
+        let c = conn.lock();
+        c.repair();
+        c.exec("BEGIN DEFERRED")?;
+        let snapshot = c.as_library(|c| {
+            c.prepare_cached("PRAGMA schema_version")
+                .and_then(|mut stmt| stmt.query_row([], |_| Ok(())))
+        });
+        snapshot.map_err(|e| {
+            let _ = c.exec("ROLLBACK");
+            Error::sqlite(e, Some("PRAGMA schema_version"))
+        })
+    })
+    .await
+}
+
 impl Drop for ReaderLease {
     fn drop(&mut self) {
+        self.conn.hand_back();
         if let Some(pool) = &self.db.inner.readers {
             pool.idle
                 .lock()

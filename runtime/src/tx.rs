@@ -3,10 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use fallible_iterator::FallibleIterator;
 use rusqlite::types::{FromSql, FromSqlError, Value, ValueRef};
 use rusqlite::{Connection, Params, Statement};
 
+use crate::conn::{is_library_statement, ConnGuard};
+use crate::context::Current;
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -19,16 +20,27 @@ use crate::frame::Frame;
 /// calling thread. Parameters are tuples of ordinary Rust values (or
 /// [`params!`](crate::params)); they may borrow from the caller.
 ///
+/// Transaction control belongs to the library: a statement that would `BEGIN`, `COMMIT`,
+/// `ROLLBACK`, `SAVEPOINT`, `RELEASE`, or set a pragma that changes how the library uses the
+/// connection (`journal_mode`, `query_only`, …) fails with [`Error::Forbidden`] — end the
+/// body with `Ok`/`Err` instead, and nest a `#[transactional]` fn for a savepoint. In a
+/// read-only frame every write fails with [`Error::ReadOnly`], [`call`](Tx::call) included.
+///
 /// A handle outlives its frame harmlessly: once the frame has ended, every method fails with
 /// [`Error::TransactionClosed`].
 #[derive(Clone)]
 pub struct Tx {
     frame: Arc<Frame>,
+    /// Writes are refused: the frame is read-only, or this task joined it read-only.
+    read_only: bool,
 }
 
 impl Tx {
-    pub(crate) fn new(frame: Arc<Frame>) -> Self {
-        Tx { frame }
+    pub(crate) fn new(current: Current) -> Self {
+        Tx {
+            read_only: current.read_only || current.frame.read_only,
+            frame: current.frame,
+        }
     }
 
     /// Runs one statement and returns the number of rows it changed.
@@ -44,16 +56,10 @@ impl Tx {
     /// Runs several `;`-separated statements without parameters.
     pub async fn execute_batch(&self, sql: &str) -> Result<()> {
         self.with_connection(|conn| {
-            if self.frame.read_only {
-                let mut batch = rusqlite::Batch::new(conn, sql);
-                while let Some(stmt) = batch.next().map_err(|e| Error::sqlite(e, Some(sql)))? {
-                    if !stmt.readonly() {
-                        return Err(Error::ReadOnly);
-                    }
-                }
-            }
-            conn.execute_batch(sql)
-                .map_err(|e| Error::sqlite(e, Some(sql)))
+            self.refusing_writes(conn, || {
+                conn.execute_batch(sql)
+                    .map_err(|e| Error::sqlite(e, Some(sql)))
+            })
         })
         .await
     }
@@ -89,12 +95,13 @@ impl Tx {
     /// Runs `f` on the connection itself, in this frame's turn: the escape hatch for
     /// everything the methods above do not cover (blobs, custom functions, `Statement`s).
     ///
-    /// `f` must not end the transaction (`COMMIT`, `ROLLBACK`, `RELEASE`); if it does, the
-    /// transaction is marked aborted and fails from then on rather than run statements
-    /// outside it. Read-only frames cannot check what `f` writes, except that a read-only
-    /// transaction on a reader connection is refused writes by SQLite itself.
+    /// The same rules hold inside `f`: SQLite itself refuses transaction control (its
+    /// authorizer, and a commit hook that turns a `COMMIT` the library did not send into a
+    /// rollback), and in a read-only frame every write. Should `f` still end the transaction
+    /// somehow, the transaction is marked aborted and fails from then on rather than run
+    /// statements outside it.
     pub async fn call<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
-        self.with_connection(|conn| f(conn).map_err(Error::from))
+        self.with_connection(|conn| self.refusing_writes(conn, || f(conn).map_err(Error::from)))
             .await
     }
 
@@ -113,13 +120,16 @@ impl Tx {
         self.frame.id
     }
 
-    /// True when writes in this frame fail with [`Error::ReadOnly`].
+    /// True when writes through this handle fail with [`Error::ReadOnly`].
     pub fn is_read_only(&self) -> bool {
-        self.frame.read_only
+        self.read_only
     }
 
     /// Waits for this frame's turn, then runs `work` on the connection on this thread.
-    async fn with_connection<R>(&self, work: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+    async fn with_connection<R>(
+        &self,
+        work: impl FnOnce(&ConnGuard<'_>) -> Result<R>,
+    ) -> Result<R> {
         // One unit of tokio's cooperative budget per statement, as a socket read would spend:
         // a task running statements back to back still yields to its neighbours (and lets a
         // `timeout` fire) every 128 statements. Turns themselves are taken without spending
@@ -128,10 +138,52 @@ impl Tx {
         tokio::task::consume_budget().await;
         let _turn = self.frame.turn().await?;
         let conn = self.frame.txn.conn.lock();
-        let result = work(&conn);
-        self.frame
-            .note_connection_state(&conn, result.as_ref().err());
+        let result = work(&conn).map_err(|e| self.explain(&conn, e));
+        self.frame.note_connection_state(&conn);
+        self.frame.note_outcome(result.as_ref().err());
         result
+    }
+
+    /// The library's errors for what SQLite refused.
+    fn explain(&self, conn: &ConnGuard<'_>, err: Error) -> Error {
+        let err = conn.explain(err);
+        let refused_write = matches!(
+            &err,
+            Error::Sqlite { source, .. }
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly)
+        );
+        if refused_write && (self.read_only || self.frame.txn.on_reader) {
+            return Error::ReadOnly;
+        }
+        err
+    }
+
+    /// Runs `work`, whose statements are not known in advance, with writes refused by
+    /// SQLite itself when this handle is read-only: `PRAGMA query_only` for the duration (a
+    /// reader connection refuses writes anyway).
+    fn refusing_writes<R>(
+        &self,
+        conn: &ConnGuard<'_>,
+        work: impl FnOnce() -> Result<R>,
+    ) -> Result<R> {
+        if !self.read_only || self.frame.txn.on_reader {
+            return work();
+        }
+        // Not through the statement cache, so user code can never be served these.
+        conn.as_library(|c| c.execute_batch("PRAGMA query_only = 1"))?;
+        struct Restore<'a, 'c>(&'a ConnGuard<'c>);
+        impl Drop for Restore<'_, '_> {
+            fn drop(&mut self) {
+                if let Err(error) = self
+                    .0
+                    .as_library(|c| c.execute_batch("PRAGMA query_only = 0"))
+                {
+                    tracing::error!(%error, "could not turn query_only off again");
+                }
+            }
+        }
+        let _restore = Restore(conn);
+        work()
     }
 
     fn prepare<'c>(
@@ -139,10 +191,23 @@ impl Tx {
         conn: &'c Connection,
         sql: &str,
     ) -> Result<rusqlite::CachedStatement<'c>> {
+        if is_library_statement(sql) {
+            // The cache would serve the library's own prepared statement, which the
+            // authorizer saw as the library's: refuse it here.
+            return Err(Error::Forbidden {
+                sql: Some(sql.to_owned()),
+                reason: "transaction control belongs to the library: a `#[transactional]` \
+                         body commits by returning `Ok` and rolls back by returning `Err`; for \
+                         a savepoint, call a nested `#[transactional]` fn"
+                    .to_owned(),
+            });
+        }
         let stmt = conn
             .prepare_cached(sql)
             .map_err(|e| Error::sqlite(e, Some(sql)))?;
-        if self.frame.read_only && !stmt.readonly() {
+        // Checked at every execution, not only when the statement was prepared: a cached
+        // statement may have been prepared in a frame that could write.
+        if self.read_only && !stmt.readonly() {
             return Err(Error::ReadOnly);
         }
         Ok(stmt)

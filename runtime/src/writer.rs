@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::OwnedMutexGuard;
 
-use crate::conn::{exec, Conn};
+use crate::conn::Conn;
 use crate::database::{Database, WriterHolder};
 use crate::error::{Error, Result};
 
@@ -22,7 +22,10 @@ pub(crate) struct WriterHold {
 
 impl Drop for WriterHold {
     fn drop(&mut self) {
-        // Cleared before `_guard` releases the lock, so it never erases the next holder.
+        // Before `_guard` releases the lock: the next holder gets a connection outside any
+        // transaction (an abandoned one is rolled back here)...
+        self.db.inner.writer.hand_back();
+        // ...and its record of who holds the lock is never erased by this one.
         *self
             .db
             .inner
@@ -42,7 +45,7 @@ pub(crate) async fn acquire(
     let lock = db.inner.writer_lock.clone();
     let guard = match lock.clone().try_lock_owned() {
         Ok(guard) => guard,
-        Err(_) => tokio::time::timeout(db.inner.writer_wait, lock.lock_owned())
+        Err(_) => crate::wait::within(db.inner.writer_wait, lock.lock_owned())
             .await
             .map_err(|_| waited_too_long(db))?,
     };
@@ -93,23 +96,33 @@ fn waited_too_long(db: &Database) -> Error {
 /// write lock, waits for it here, asynchronously, up to the busy timeout: the writer has no
 /// busy timeout inside SQLite, so no executor thread ever sleeps in a busy handler.
 pub(crate) async fn begin(db: &Database, conn: &Conn, sql: &str) -> Result<()> {
+    while_busy(db, sql, || conn.lock().exec(sql)).await
+}
+
+/// Runs `attempt` until it does not fail with busy/locked, sleeping asynchronously between
+/// tries (from 250 µs, doubling up to 50 ms), for at most the database's busy timeout.
+/// `what` names the statement in the error.
+pub(crate) async fn while_busy(
+    db: &Database,
+    what: &str,
+    mut attempt: impl FnMut() -> Result<()>,
+) -> Result<()> {
     let limit = db.inner.busy_timeout;
     let mut waited = Duration::ZERO;
     let mut pause = Duration::from_micros(250);
     loop {
-        let result = exec(&conn.lock(), sql);
-        match result {
+        match attempt() {
             Err(err) if err.is_transient() && waited < limit => {
                 let step = pause.min(limit - waited);
-                tokio::time::sleep(step).await;
+                crate::wait::sleep(step).await;
                 waited += step;
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
             Err(Error::Busy { source, .. }) => {
                 return Err(Error::Busy {
                     detail: format!(
-                        "another connection or process held the write lock of {} for longer \
-                         than the busy timeout ({limit:?}); `{sql}` gave up",
+                        "another connection or process held a lock on {} for longer than the \
+                         busy timeout ({limit:?}); `{what}` gave up",
                         db.label()
                     ),
                     source,

@@ -40,8 +40,12 @@ fn expands_retries_to_a_closure() {
             }
         ),
     );
+    assert!(out.contains(". retries (2u32) , || async {"), "{out}");
+    // The error is classified by its type, named through the alias.
     assert!(
-        out.contains(". retries (2u32) . run_retrying (|| async {"),
+        out.contains(
+            "| __transactional_err : & < io :: Result < () > as :: transactional :: __private :: IsResult > :: Err |"
+        ),
         "{out}"
     );
     // The error type of an alias is not written, so it is not checked separately.
@@ -134,7 +138,8 @@ fn wraps_the_future_of_an_async_trait_method() {
     let bindings =
         "let __self = self ; let key = key ; :: transactional :: __private :: assert_error_type";
     assert!(out.contains(bindings), "{out}");
-    assert!(out.contains(". run_retrying (|| async {"), "{out}");
+    assert!(out.contains(". retries (2u32) , || async {"), "{out}");
+    assert!(out.contains("| __transactional_err : & Error |"), "{out}");
     assert!(!out.contains("compile_error"), "{out}");
 }
 

@@ -1,7 +1,7 @@
 //! The block form: `atomic(async { .. })` and the `Atomic` builder. `#[transactional]`
 //! expands to it.
 
-mod retry;
+pub(crate) mod retry;
 
 use std::future::Future;
 use std::panic::{resume_unwind, AssertUnwindSafe, Location};
@@ -9,14 +9,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::Either;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::conn::Begin;
-use crate::context;
+use crate::context::{self, Current};
 use crate::database::Database;
 use crate::error::{Error, Result};
-use crate::frame::{Frame, FrameGuard, FrameSpec, Outcome};
+use crate::frame::{check_no_self_wait, Deadline, Frame, FrameGuard, FrameSpec, Outcome};
+use crate::wait;
 
 /// How a frame relates to the transaction it is called in (`propagation = ..`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -103,11 +105,11 @@ impl Default for Atomic {
 /// Where a frame's body runs.
 enum Plan {
     /// In the current frame, without a savepoint (`Join` inside a transaction).
-    Join(Arc<Frame>),
+    Join(Current),
     /// In a new savepoint under the current frame.
-    Savepoint(Arc<Frame>),
-    /// In a new outermost transaction.
-    Begin(Database),
+    Savepoint(Current),
+    /// In a new outermost transaction, begun inside the task's current frame if any.
+    Begin(Database, Option<Current>),
 }
 
 impl Atomic {
@@ -166,8 +168,10 @@ impl Atomic {
         self
     }
 
-    /// Roll the frame back and fail with [`Error::Timeout`] when its body runs longer.
-    /// Needs a tokio runtime with the time driver enabled.
+    /// Roll the frame back and fail with [`Error::Timeout`] when the call takes longer: the
+    /// wait for its turn (or the writer lock, or a reader), its body, and the wait for its
+    /// children at its end all count. A COMMIT already sent is not cut short: its outcome is
+    /// reported.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -182,7 +186,8 @@ impl Atomic {
     /// Runs `body` in the frame these options describe and ends the frame by how the body
     /// ends: `Ok` commits (or releases the savepoint); `Err` rolls back and returns the
     /// body's error unchanged; a panic rolls back and then continues; dropping this future
-    /// rolls back.
+    /// rolls back. A `timeout` bounds the whole call: the wait for the turn or the writer,
+    /// the body, and the wait for the frame's children at its end.
     pub fn run<F, T, E>(self, body: F) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
@@ -194,17 +199,13 @@ impl Atomic {
         // `TaskGroup` child holds one); boxed it is one small allocation per frame.
         let body = Box::pin(body);
         async move {
+            let deadline = self.timeout.map(Deadline::after);
             match self.plan()? {
-                Plan::Join(frame) => self.run_joined(frame, body).await,
-                Plan::Savepoint(parent) => {
+                Plan::Join(current) => self.run_joined(current, body, deadline).await,
+                plan => {
                     let asked = wait_clock();
-                    let guard = FrameGuard::savepoint(&parent, self.spec()).await?;
-                    self.run_in_frame(guard, asked, body).await
-                }
-                Plan::Begin(db) => {
-                    let asked = wait_clock();
-                    let guard = FrameGuard::begin(&db, self.begin, self.spec()).await?;
-                    self.run_in_frame(guard, asked, body).await
+                    let guard = self.open(plan, deadline).await?;
+                    self.run_in_frame(guard, asked, body, deadline).await
                 }
             }
         }
@@ -218,41 +219,58 @@ impl Atomic {
         }
     }
 
+    /// Opens the frame of a savepoint or begin plan, within the deadline.
+    async fn open(&self, plan: Plan, deadline: Option<Deadline>) -> Result<FrameGuard> {
+        let opening = async {
+            match plan {
+                Plan::Savepoint(parent) => {
+                    FrameGuard::savepoint(&parent.frame, parent.read_only, self.spec()).await
+                }
+                Plan::Begin(db, outer) => {
+                    FrameGuard::begin(&db, self.begin, self.spec(), outer.as_ref()).await
+                }
+                Plan::Join(_) => unreachable!("a joined body opens no frame"),
+            }
+        };
+        wait::until(deadline.map(|d| d.at), opening)
+            .await
+            .map_err(|_| Error::Timeout(deadline.expect("only a deadline elapses").limit))?
+    }
+
     fn plan(&self) -> Result<Plan> {
-        let current = context::current_frame();
-        // A frame that names another database than the current transaction's starts its own.
-        let current = current.filter(|frame| match &self.db {
-            Some(db) => db.same_as(&frame.txn.db),
-            None => true,
-        });
+        let current = context::current_scope();
+        // A block that names a database belongs to the innermost frame on that database the
+        // task runs inside, even from within a transaction on another database.
+        let enclosing = match (&self.db, &current) {
+            (_, None) => None,
+            (None, Some(current)) => Some(current.clone()),
+            (Some(db), Some(current)) => context::innermost_on(current, db),
+        };
         let own_db = || {
             self.db
                 .clone()
                 .or_else(Database::default_database)
                 .ok_or(Error::NoDatabase)
         };
-        match (self.propagation, current) {
+        let begin = |db: Database| -> Result<Plan> {
+            if let Some(current) = &current {
+                check_no_self_wait(&db, self.read_only, current)?;
+            }
+            Ok(Plan::Begin(db, current.clone()))
+        };
+        match (self.propagation, enclosing) {
             (Propagation::Join, Some(frame)) => Ok(Plan::Join(frame)),
             (Propagation::Nested | Propagation::Mandatory, Some(frame)) => {
                 Ok(Plan::Savepoint(frame))
             }
             (Propagation::Mandatory, None) => Err(Error::NoTransaction),
-            (Propagation::Join | Propagation::Nested, None) => own_db().map(Plan::Begin),
-            (Propagation::RequiresNew, current) => {
-                let db = match &current {
-                    Some(frame) => frame.txn.db.clone(),
+            (Propagation::Join | Propagation::Nested, None) => begin(own_db()?),
+            (Propagation::RequiresNew, enclosing) => {
+                let db = match &enclosing {
+                    Some(current) => current.frame.txn.db.clone(),
                     None => own_db()?,
                 };
-                let writes = !(self.read_only && db.inner.readers.is_some());
-                if let Some(frame) = current.filter(|f| f.txn.on_writer && writes) {
-                    return Err(Error::Unsupported(format!(
-                        "propagation = \"requires_new\" inside {} would wait for that \
-                         transaction's own write lock forever: SQLite has one writer per \
-                         database. Use nested (a savepoint), or read_only on a file database",
-                        frame.root()
-                    )));
-                }
-                Ok(Plan::Begin(db))
+                begin(db)
             }
         }
     }
@@ -266,6 +284,7 @@ impl Atomic {
         guard: FrameGuard,
         asked: Option<Instant>,
         body: F,
+        deadline: Option<Deadline>,
     ) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
@@ -284,40 +303,56 @@ impl Atomic {
         if let Some(asked) = asked {
             span.record("wait_us", asked.elapsed().as_micros() as u64);
         }
-        let body = context::scope(frame, body);
-        let outcome = AssertUnwindSafe(with_timeout(self.timeout, body))
+        let body = context::scope(Current::of(frame), body);
+        let outcome = AssertUnwindSafe(with_deadline(deadline, body))
             .catch_unwind()
             .instrument(span)
             .await;
         match outcome {
             Ok(Ok(Ok(value))) => guard
-                .end(Outcome::Commit)
+                .end(Outcome::Commit, deadline)
                 .await
                 .map(|()| value)
                 .map_err(E::from),
             Ok(Ok(Err(err))) => {
-                log_rollback_failure(guard.end(Outcome::Rollback).await);
+                log_rollback_failure(guard.end(Outcome::Rollback, None).await);
                 Err(err)
             }
             Ok(Err(timeout)) => {
-                log_rollback_failure(guard.end(Outcome::Rollback).await);
+                log_rollback_failure(guard.end(Outcome::Rollback, None).await);
                 Err(E::from(timeout))
             }
             Err(panic) => {
-                log_rollback_failure(guard.end(Outcome::Rollback).await);
+                log_rollback_failure(guard.end(Outcome::Rollback, None).await);
                 resume_unwind(panic)
             }
         }
     }
 
-    /// `Join`: the body runs in the enclosing frame; any failure dooms the transaction.
-    async fn run_joined<F, T, E>(self, frame: Arc<Frame>, body: F) -> Result<T, E>
+    /// `Join`: the body runs in the enclosing frame; any failure dooms the transaction. A
+    /// `read_only` joined body may only read, whatever the frame it joins may do.
+    async fn run_joined<F, T, E>(
+        self,
+        current: Current,
+        body: F,
+        deadline: Option<Deadline>,
+    ) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
         E: From<Error>,
     {
-        let doom = DoomOnDrop(Some(frame));
-        let outcome = AssertUnwindSafe(with_timeout(self.timeout, body))
+        let doom = DoomOnDrop(Some(current.frame.clone()));
+        let body = match self.read_only && !current.read_only {
+            true => Either::Left(context::scope(
+                Current {
+                    read_only: true,
+                    ..current
+                },
+                body,
+            )),
+            false => Either::Right(body),
+        };
+        let outcome = AssertUnwindSafe(with_deadline(deadline, body))
             .catch_unwind()
             .await;
         match outcome {
@@ -356,14 +391,14 @@ fn wait_clock() -> Option<Instant> {
     tracing::enabled!(tracing::Level::DEBUG).then(Instant::now)
 }
 
-/// Runs `body`, giving up with [`Error::Timeout`] after `limit` (dropping the body, which
+/// Runs `body`, giving up with [`Error::Timeout`] at the deadline (dropping the body, which
 /// rolls back the savepoints it opened).
-async fn with_timeout<F: Future>(limit: Option<Duration>, body: F) -> Result<F::Output> {
-    match limit {
+async fn with_deadline<F: Future>(deadline: Option<Deadline>, body: F) -> Result<F::Output> {
+    match deadline {
         None => Ok(body.await),
-        Some(limit) => tokio::time::timeout(limit, body)
+        Some(deadline) => wait::until(Some(deadline.at), body)
             .await
-            .map_err(|_| Error::Timeout(limit)),
+            .map_err(|_| Error::Timeout(deadline.limit)),
     }
 }
 

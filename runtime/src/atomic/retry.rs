@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{wait_clock, Atomic, Plan};
-use crate::error::Error;
-use crate::frame::FrameGuard;
+use crate::error::{Error, Result};
+use crate::frame::Deadline;
 
 impl Atomic {
     /// Like [`run`](Atomic::run), but `make_body` builds the body afresh for each attempt, so
@@ -14,7 +14,28 @@ impl Atomic {
     /// back and run again, up to [`retries`](Atomic::retries) more times, with jittered
     /// exponential backoff. Inside an enclosing transaction the body runs once and the
     /// failure goes up to the outermost transaction, which alone can be re-run.
-    pub async fn run_retrying<M, F, T, E>(self, mut make_body: M) -> Result<T, E>
+    ///
+    /// An attempt is re-run only when the error that ended it is transient. The body's error
+    /// type is generic here, so that is judged by the last statement the body ran: it failed
+    /// with a transient error. (`#[transactional(retries = N)]` looks at the error itself
+    /// when it is a [`transactional::Error`](Error), or any `std::error::Error`: transient when
+    /// its `source()` chain holds a transient `transactional::Error`.)
+    pub async fn run_retrying<M, F, T, E>(self, make_body: M) -> Result<T, E>
+    where
+        M: FnMut() -> F,
+        F: Future<Output = Result<T, E>>,
+        E: From<Error>,
+    {
+        self.retry(make_body, |_: &E| None).await
+    }
+
+    /// [`run_retrying`](Atomic::run_retrying) with `classify` saying whether an error of the
+    /// body is transient, where it can tell (`None` where it cannot).
+    pub(crate) async fn retry<M, F, T, E>(
+        self,
+        mut make_body: M,
+        classify: impl Fn(&E) -> Option<bool>,
+    ) -> Result<T, E>
     where
         M: FnMut() -> F,
         F: Future<Output = Result<T, E>>,
@@ -23,19 +44,31 @@ impl Atomic {
         let mut attempt = 0;
         loop {
             let plan = self.plan()?;
-            let Plan::Begin(db) = plan else {
+            if !matches!(plan, Plan::Begin(..)) {
                 return self.clone().run(make_body()).await;
+            }
+            let Plan::Begin(db, _) = &plan else {
+                unreachable!()
             };
+            let db = db.clone();
+            let deadline = self.timeout.map(Deadline::after);
             let asked = wait_clock();
-            let outcome = match FrameGuard::begin(&db, self.begin, self.spec()).await {
+            let outcome = match self.open(plan, deadline).await {
                 Ok(guard) => {
                     let txn = guard.frame().txn.clone();
-                    let result = self.clone().run_in_frame(guard, asked, make_body()).await;
-                    let transient = txn.saw_transient.load(Ordering::Acquire);
-                    match result {
-                        Err(err) if transient => Err(err),
-                        other => return other,
+                    let result = self
+                        .clone()
+                        .run_in_frame(guard, asked, make_body(), deadline)
+                        .await;
+                    let transient = match &result {
+                        Ok(_) => false,
+                        Err(err) => classify(err)
+                            .unwrap_or_else(|| txn.last_transient.load(Ordering::Acquire)),
+                    };
+                    if !transient {
+                        return result;
                     }
+                    result
                 }
                 Err(err) if err.is_transient() => Err(E::from(err)),
                 Err(err) => return Err(err.into()),
@@ -49,8 +82,59 @@ impl Atomic {
                 db = db.label(),
                 "transient failure; retrying the transaction"
             );
-            tokio::time::sleep(backoff(attempt)).await;
+            crate::wait::sleep(backoff(attempt)).await;
         }
+    }
+}
+
+/// Whether an error of a `#[transactional(retries = N)]` body is transient, for the error
+/// types the attribute can look into: [`Error`] itself, and error types whose `source()`
+/// chain holds one. `None` for any other type: the last statement decides.
+///
+/// Method resolution picks the most specific of three impls for the concrete error type the
+/// attribute names (the inherent one, then [`ViaSource`], then [`Unknown`]).
+#[doc(hidden)]
+pub struct Probe<'a, E>(pub &'a E);
+
+impl Probe<'_, Error> {
+    #[doc(hidden)]
+    pub fn transient(self) -> Option<bool> {
+        Some(self.0.is_transient())
+    }
+}
+
+/// See [`Probe`].
+#[doc(hidden)]
+pub trait ViaSource {
+    #[doc(hidden)]
+    fn transient(self) -> Option<bool>;
+}
+
+impl<E: std::error::Error + 'static> ViaSource for Probe<'_, E> {
+    fn transient(self) -> Option<bool> {
+        let mut at: Option<&(dyn std::error::Error + 'static)> = Some(self.0);
+        while let Some(err) = at {
+            if let Some(err) = err.downcast_ref::<Error>() {
+                return Some(err.is_transient());
+            }
+            at = err.source();
+        }
+        // An error type that can say where it came from, and did not name the library: the
+        // body's own failure.
+        Some(false)
+    }
+}
+
+/// See [`Probe`].
+#[doc(hidden)]
+pub trait Unknown {
+    #[doc(hidden)]
+    fn transient(&self) -> Option<bool>;
+}
+
+impl<E> Unknown for Probe<'_, E> {
+    fn transient(&self) -> Option<bool> {
+        None
     }
 }
 
@@ -58,4 +142,35 @@ impl Atomic {
 fn backoff(attempt: u32) -> Duration {
     let ceiling = Duration::from_millis(5 << attempt.min(8)).min(Duration::from_secs(1));
     ceiling.mul_f64(fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Wrapped {
+        #[error("db: {0}")]
+        Db(#[from] Error),
+        #[error("domain")]
+        Domain,
+    }
+
+    struct Opaque;
+
+    fn busy() -> Error {
+        Error::Busy {
+            detail: String::new(),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn probe_classifies_the_library_error_wrapped_errors_and_nothing_else() {
+        assert_eq!(Probe(&busy()).transient(), Some(true));
+        assert_eq!(Probe(&Error::ReadOnly).transient(), Some(false));
+        assert_eq!(Probe(&Wrapped::Db(busy())).transient(), Some(true));
+        assert_eq!(Probe(&Wrapped::Domain).transient(), Some(false));
+        assert_eq!(Probe(&Opaque).transient(), None);
+    }
 }

@@ -1,14 +1,24 @@
 //! How frames end: RELEASE/COMMIT or ROLLBACK, then giving back the parent's turn (or the
 //! writer lock); and the rollback of a frame dropped before it ended.
+//!
+//! Once a frame has started to end, what it holds moves into an [`Ending`], which owns the
+//! connection's use until the end is done. Whatever happens to the future that asked for the
+//! end — dropped while a COMMIT runs on a blocking thread, a runtime shut down before a
+//! cleanup ran — the `Ending` either finishes (the outcome is what the database did: a
+//! COMMIT that ran is a commit, and its hooks run) or, dropped unfinished, marks the
+//! transaction aborted and hands the connection back, which rolls it back. Nothing of the
+//! next transaction can start on the connection in between.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedMutexGuard;
 
 use super::{Frame, FrameGuard, Hold};
-use crate::conn::{exec, SavepointSql};
+use crate::conn::{ConnGuard, SavepointSql};
 use crate::error::{Error, Result};
+use crate::hooks::Committed;
 
 /// How a frame ends.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -17,121 +27,184 @@ pub(crate) enum Outcome {
     Rollback,
 }
 
+/// When a frame's `timeout` runs out, and the limit to report.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) limit: Duration,
+}
+
+impl Deadline {
+    pub(crate) fn after(limit: Duration) -> Self {
+        Deadline {
+            at: Instant::now() + limit,
+            limit,
+        }
+    }
+}
+
 impl FrameGuard {
     /// Ends the frame once every savepoint opened under it has ended. On `Commit` a root
     /// that is rollback-only rolls back and reports [`Error::RollbackOnly`]; a failed COMMIT
-    /// or RELEASE rolls the frame back and reports the failure.
-    pub(crate) async fn end(mut self, outcome: Outcome) -> Result<()> {
+    /// or RELEASE rolls the frame back and reports the failure. The wait for the children
+    /// ends at `deadline` with [`Error::Timeout`] (the frame then rolls back).
+    pub(crate) async fn end(mut self, outcome: Outcome, deadline: Option<Deadline>) -> Result<()> {
         // Waiting for our own turn is waiting for our children. If this future is dropped
         // here, `Drop` takes over and rolls back.
         // Uncontended (no child left), without `.await`, like `Frame::turn`.
         let own_turn = match self.frame.turn.clone().try_lock_owned() {
             Ok(turn) => turn,
-            Err(_) => self.frame.turn.clone().lock_owned().await,
+            Err(_) => {
+                let wait = self.frame.turn.clone().lock_owned();
+                match crate::wait::until(deadline.map(|d| d.at), wait).await {
+                    Ok(turn) => turn,
+                    // `self` drops on return: `Drop` rolls back once the children have ended.
+                    Err(_) => {
+                        let limit = deadline.expect("only a deadline elapses").limit;
+                        return Err(Error::Timeout(limit));
+                    }
+                }
+            }
         };
-        // On a database whose commits fsync (`synchronous = FULL`), the COMMIT runs on a
-        // blocking thread so that the fsync does not stall the executor; the frame keeps
-        // everything it holds until it is done.
+        let ending = Ending {
+            frame: self.frame.clone(),
+            hold: self.hold.take(),
+        };
+        if outcome == Outcome::Commit && ending.commits_off_thread() {
+            // On a database whose commits fsync (`synchronous = FULL`), the COMMIT runs on a
+            // blocking thread so that the fsync does not stall the executor. The `Ending`
+            // goes with it: the writer stays owned until the COMMIT has run, even if this
+            // future is dropped meanwhile, and the hooks of a commit run wherever it ends.
+            let commit = tokio::task::spawn_blocking(move || ending.finish(own_turn, outcome));
+            return match commit.await {
+                Ok((result, hooks)) => {
+                    if let Some(hooks) = hooks {
+                        hooks.run();
+                    }
+                    result
+                }
+                Err(e) => Err(Error::Background(format!(
+                    "the COMMIT's thread failed: {e}"
+                ))),
+            };
+        }
+        let (result, hooks) = ending.finish(own_turn, outcome);
+        if let Some(hooks) = hooks {
+            hooks.run();
+        }
+        result
+    }
+}
+
+/// A frame that has started to end, with what it holds. Dropped unfinished, it marks the
+/// transaction aborted and gives back what it holds; giving back a root's connection rolls
+/// back whatever is open on it.
+struct Ending {
+    frame: Arc<Frame>,
+    hold: Option<Hold>,
+}
+
+impl Ending {
+    fn commits_off_thread(&self) -> bool {
         let txn = &self.frame.txn;
-        let committed_off_thread = if outcome == Outcome::Commit
-            && self.frame.depth == 0
+        self.frame.depth == 0
             && txn.on_writer
             && txn.db.inner.commit_off_thread
             && !txn.rollback_only.load(Ordering::Acquire)
             && !txn.aborted.load(Ordering::Acquire)
-        {
-            let conn = txn.conn.clone();
-            Some(
-                tokio::task::spawn_blocking(move || exec(&conn.lock(), "COMMIT"))
-                    .await
-                    .unwrap_or_else(|e| Err(Error::Background(e.to_string()))),
-            )
-        } else {
-            None
+    }
+
+    /// Sends the SQL that ends the frame, then gives back what it held. Synchronous: nothing
+    /// can slip in between the end of the frame and the release of its parent's turn.
+    /// Returns the hooks to run when an outermost transaction committed.
+    fn finish(
+        mut self,
+        own_turn: OwnedMutexGuard<()>,
+        outcome: Outcome,
+    ) -> (Result<()>, Option<Committed>) {
+        let frame = self.frame.clone();
+        frame.closed.store(true, Ordering::Release);
+        let txn = &frame.txn;
+        let aborted = txn.aborted.load(Ordering::Acquire);
+        let result = {
+            let conn = txn.conn.lock();
+            let result = match (frame.depth, outcome) {
+                // SQLite already rolled the whole transaction back: there is nothing to end,
+                // and the statement that caused it has reported its error.
+                _ if aborted => {
+                    if frame.depth == 0 {
+                        // A rollback failed earlier: leave the connection clean.
+                        conn.repair();
+                    }
+                    match outcome {
+                        Outcome::Commit => Err(Error::TransactionClosed(format!(
+                            "{frame} (it was aborted by an earlier error)"
+                        ))),
+                        Outcome::Rollback => Ok(()),
+                    }
+                }
+                (0, Outcome::Commit) if txn.rollback_only.load(Ordering::Acquire) => {
+                    rollback(&frame, &conn);
+                    Err(Error::RollbackOnly)
+                }
+                (0, Outcome::Commit) => {
+                    conn.exec("COMMIT").inspect_err(|_| rollback(&frame, &conn))
+                }
+                (depth, Outcome::Commit) => conn
+                    .exec(&SavepointSql::at(depth).release)
+                    .inspect_err(|_| rollback(&frame, &conn)),
+                (_, Outcome::Rollback) => {
+                    rollback(&frame, &conn);
+                    Ok(())
+                }
+            };
+            if frame.depth > 0 {
+                frame.note_connection_state(&conn);
+            }
+            result
         };
-        let hold = self.hold.take();
-        finish(&self.frame, own_turn, hold, outcome, committed_off_thread)
+        let committed = outcome == Outcome::Commit && result.is_ok();
+        let hooks = frame.hooks.close();
+        drop(own_turn);
+        let to_run = match (&frame.parent, committed) {
+            // Released into the parent: the hooks now belong to it.
+            (Some(parent), true) => {
+                parent.hooks.extend(hooks);
+                None
+            }
+            (None, true) => Some(Committed::new(hooks, frame.id)),
+            // Rolled back: the hooks of this frame and its released children are dropped.
+            (_, false) => None,
+        };
+        drop(self.hold.take());
+        (result, to_run)
     }
 }
 
-/// Sends the SQL that ends `frame`, then gives back what it held. Synchronous: nothing can
-/// slip in between the end of the frame and the release of its parent's turn.
-/// `committed` is the result of a COMMIT already sent on another thread, if it was.
-fn finish(
-    frame: &Arc<Frame>,
-    own_turn: OwnedMutexGuard<()>,
-    hold: Option<Hold>,
-    outcome: Outcome,
-    committed: Option<Result<()>>,
-) -> Result<()> {
-    frame.closed.store(true, Ordering::Release);
-    let txn = &frame.txn;
-    let aborted = txn.aborted.load(Ordering::Acquire);
-    let result = {
-        let conn = txn.conn.lock();
-        let result = match (frame.depth, outcome) {
-            // SQLite already rolled the whole transaction back: there is nothing to end, and
-            // the statement that caused it has reported its error.
-            _ if aborted => {
-                if frame.depth == 0 && !conn.is_autocommit() {
-                    // A rollback failed earlier: leave the connection clean for its next user.
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                match outcome {
-                    Outcome::Commit => Err(Error::TransactionClosed(format!(
-                        "{frame} (it was aborted by an earlier error)"
-                    ))),
-                    Outcome::Rollback => Ok(()),
-                }
-            }
-            // Decided and sent before: only a failure is left to handle.
-            (0, Outcome::Commit) if committed.is_some() => committed
-                .expect("checked is_some")
-                .inspect_err(|_| rollback(frame, &conn)),
-            (0, Outcome::Commit) if txn.rollback_only.load(Ordering::Acquire) => {
-                rollback(frame, &conn);
-                Err(Error::RollbackOnly)
-            }
-            (0, Outcome::Commit) => exec(&conn, "COMMIT").inspect_err(|_| rollback(frame, &conn)),
-            (depth, Outcome::Commit) => exec(&conn, &SavepointSql::at(depth).release)
-                .inspect_err(|_| rollback(frame, &conn)),
-            (_, Outcome::Rollback) => {
-                rollback(frame, &conn);
-                Ok(())
-            }
-        };
-        if frame.depth > 0 {
-            frame.note_connection_state(&conn, result.as_ref().err());
-        }
-        result
-    };
-    let committed = outcome == Outcome::Commit && result.is_ok();
-    let hooks = frame.hooks.take();
-    drop(own_turn);
-    match (&frame.parent, committed) {
-        // Released into the parent: the hooks now belong to it.
-        (Some(parent), true) => parent.hooks.extend(hooks),
-        (None, true) => {
+impl Drop for Ending {
+    fn drop(&mut self) {
+        if let Some(hold) = self.hold.take() {
+            // Never finished (its task was dropped unrun at runtime shutdown, or there was no
+            // runtime to run it): the transaction can no longer be ended frame by frame, so
+            // it must not go on at all.
+            tracing::error!(frame = %self.frame, "frame abandoned before it could end; the transaction is rolled back");
+            self.frame.closed.store(true, Ordering::Release);
+            self.frame.txn.aborted.store(true, Ordering::Release);
             drop(hold);
-            hooks.run();
-            return result;
         }
-        // Rolled back: the hooks of this frame and its released children are dropped.
-        (_, false) => drop(hooks),
     }
-    drop(hold);
-    result
 }
 
 /// Rolls `frame` back. Failures cannot be reported (the caller has its own error to give),
 /// so they are logged and the transaction is marked aborted so nothing more runs in it.
-fn rollback(frame: &Frame, conn: &rusqlite::Connection) {
+fn rollback(frame: &Frame, conn: &ConnGuard<'_>) {
     let result = if frame.depth == 0 {
-        exec(conn, "ROLLBACK")
+        conn.exec("ROLLBACK")
     } else {
         let sql = SavepointSql::at(frame.depth);
         // ROLLBACK TO leaves the savepoint open; RELEASE removes it.
-        exec(conn, &sql.rollback_to).and_then(|()| exec(conn, &sql.release))
+        conn.exec(&sql.rollback_to)
+            .and_then(|()| conn.exec(&sql.release))
     };
     if let Err(error) = result {
         if frame.txn.aborted.load(Ordering::Acquire) && conn.is_autocommit() {
@@ -141,7 +214,7 @@ fn rollback(frame: &Frame, conn: &rusqlite::Connection) {
         frame.txn.aborted.store(true, Ordering::Release);
         if frame.depth == 0 || !conn.is_autocommit() {
             // Repair: leave the connection outside any transaction for its next user.
-            let _ = conn.execute_batch("ROLLBACK");
+            conn.repair();
         }
     }
 }
@@ -155,26 +228,28 @@ impl Drop for FrameGuard {
         // Work queued on this frame must not start any more: it belongs to a frame that is
         // being cancelled. Statements and savepoints waiting for the turn now fail.
         frame.closed.store(true, Ordering::Release);
-        match frame.turn.clone().try_lock_owned() {
+        let turn = frame.turn.clone();
+        let ending = Ending {
+            frame,
+            hold: Some(hold),
+        };
+        match turn.clone().try_lock_owned() {
             Ok(own_turn) => {
-                let _ = finish(&frame, own_turn, Some(hold), Outcome::Rollback, None);
+                let _ = ending.finish(own_turn, Outcome::Rollback);
             }
             Err(_) => match tokio::runtime::Handle::try_current() {
                 // A child savepoint (or a statement on another thread) holds the turn: roll
-                // back as soon as it ends, still holding the parent's turn until then.
+                // back as soon as it ends, still holding the parent's turn until then. If the
+                // runtime drops this task unrun (it is shutting down), `Ending` aborts the
+                // transaction and hands the connection back.
                 Ok(runtime) => {
                     runtime.spawn(async move {
-                        let own_turn = frame.turn.clone().lock_owned().await;
-                        let _ = finish(&frame, own_turn, Some(hold), Outcome::Rollback, None);
+                        let own_turn = turn.lock_owned().await;
+                        let _ = ending.finish(own_turn, Outcome::Rollback);
                     });
                 }
-                // No runtime to wait in (it is shutting down): the transaction can no longer
-                // be ended frame by frame, so it must not commit at all.
-                Err(_) => {
-                    tracing::error!(%frame, "frame dropped outside a runtime while busy; the transaction will roll back");
-                    frame.txn.aborted.store(true, Ordering::Release);
-                    drop(hold);
-                }
+                // No runtime to wait in: `Ending`'s drop aborts the transaction.
+                Err(_) => drop(ending),
             },
         }
     }

@@ -5,24 +5,32 @@
 //! So while a child savepoint is open, nothing else of F or of F's other children can touch
 //! the connection, and the open frames always form one chain root → … → top (DESIGN §2).
 //!
+//! Every wait for a turn is bounded (`turn_wait`): a wait that long is a cycle the library
+//! cannot see (a task awaiting another that needs this turn), and the error names the
+//! savepoint holding the turn and where it was opened. A wait that can be seen never to end —
+//! the task's own savepoint holds the turn — fails at once with `Error::Deadlock`.
+//!
 //! A frame ends through [`FrameGuard::end`]: it first takes its *own* turn, which waits for
 //! every savepoint opened under it (and every statement queued on it) to end, then sends
 //! RELEASE/COMMIT or ROLLBACK, and only then gives back the parent's turn (or the writer lock).
 //! A guard dropped before that (the future cancelled, a panic unwinding) rolls back in `Drop`:
 //! at once when its turn is free, otherwise in a cleanup task that waits for the turn.
-//! How frames end lives in `end.rs`.
+//! How frames end lives in `end.rs`; how roots begin in `begin.rs`.
 
+mod begin;
 mod end;
 
-pub(crate) use end::Outcome;
+pub(crate) use begin::check_no_self_wait;
+pub(crate) use end::{Deadline, Outcome};
 
 use std::fmt;
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::OwnedMutexGuard;
 
-use crate::conn::{exec, Conn, SavepointSql};
+use crate::conn::{Conn, ConnGuard, SavepointSql};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::hooks::Hooks;
@@ -34,36 +42,67 @@ pub(crate) struct Txn {
     pub(crate) conn: Arc<Conn>,
     /// The transaction runs on the writer connection (and holds the writer lock).
     pub(crate) on_writer: bool,
+    /// The transaction runs on a reader connection (and holds one of the readers).
+    pub(crate) on_reader: bool,
     /// Set by a failed `propagation = "join"` frame: the root rolls back instead of committing.
     pub(crate) rollback_only: AtomicBool,
-    /// SQLite ended the transaction by itself (e.g. after `SQLITE_FULL`), or a rollback failed:
-    /// nothing more may run in it, or it would run in autocommit mode outside the transaction.
+    /// SQLite ended the transaction by itself (e.g. after `SQLITE_FULL`), a rollback failed,
+    /// or the transaction was abandoned (its connection handed back): nothing more may run in
+    /// it, or it would run outside the transaction.
     pub(crate) aborted: AtomicBool,
-    /// A statement failed with a transient error (busy/locked): `retries` may re-run the root.
-    pub(crate) saw_transient: AtomicBool,
+    /// The last statement of the transaction failed with a transient error (busy/locked):
+    /// `retries` may re-run the root if the body ended with that failure.
+    pub(crate) last_transient: AtomicBool,
 }
 
 /// A frame: the root transaction (depth 0) or a savepoint (depth ≥ 1).
 pub(crate) struct Frame {
     pub(crate) id: u64,
     pub(crate) depth: u32,
+    /// Depth in the task's whole context, across transactions (see `context`).
+    pub(crate) chain_depth: u32,
     pub(crate) name: Option<&'static str>,
     pub(crate) read_only: bool,
     pub(crate) parent: Option<Arc<Frame>>,
+    /// For a root begun inside another transaction: the frame the task was in.
+    pub(crate) outer: Option<Arc<Frame>>,
     pub(crate) txn: Arc<Txn>,
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// The savepoint holding this frame's turn, for the error of a wait that runs too long.
+    holder: Mutex<Option<Holder>>,
     closed: AtomicBool,
     pub(crate) hooks: Hooks,
+}
+
+/// Who holds a frame's turn: one of its savepoints.
+#[derive(Clone, Copy)]
+struct Holder {
+    id: u64,
+    name: Option<&'static str>,
+    opened_at: Option<&'static Location<'static>>,
 }
 
 /// What a frame holds while it is open, and gives back when it ends.
 enum Hold {
     /// A savepoint holds its parent's turn.
-    ParentTurn(#[allow(dead_code)] OwnedMutexGuard<()>),
+    ParentTurn(#[allow(dead_code)] ParentTurn),
     /// A root write transaction holds the database's writer lock.
     WriterLock(#[allow(dead_code)] crate::writer::WriterHold),
     /// A root read-only transaction holds a reader connection.
     Reader(#[allow(dead_code)] ReaderLease),
+}
+
+/// A savepoint's hold on its parent's turn. Dropping it clears the parent's record of who
+/// holds the turn, then gives the turn back.
+struct ParentTurn {
+    parent: Arc<Frame>,
+    _turn: OwnedMutexGuard<()>,
+}
+
+impl Drop for ParentTurn {
+    fn drop(&mut self) {
+        *self.parent.holder.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 /// The owner of an open frame. Ending it is `end`; dropping it un-ended rolls it back.
@@ -87,7 +126,9 @@ impl Frame {
         // queued (tokio hands released permits to waiters first), so FIFO order is kept.
         let turn = match self.turn.try_lock() {
             Ok(turn) => turn,
-            Err(_) => self.turn.lock().await,
+            Err(_) => crate::wait::within(self.txn.db.inner.turn_wait, self.turn.lock())
+                .await
+                .map_err(|_| self.waited_too_long())?,
         };
         self.check_usable()?;
         Ok(turn)
@@ -98,10 +139,40 @@ impl Frame {
         // Uncontended, without `.await` (see `turn`).
         let turn = match self.turn.clone().try_lock_owned() {
             Ok(turn) => turn,
-            Err(_) => self.turn.clone().lock_owned().await,
+            Err(_) => {
+                crate::wait::within(self.txn.db.inner.turn_wait, self.turn.clone().lock_owned())
+                    .await
+                    .map_err(|_| self.waited_too_long())?
+            }
         };
         self.check_usable()?;
         Ok(turn)
+    }
+
+    fn waited_too_long(&self) -> Error {
+        let holder = *self.holder.lock().unwrap_or_else(|p| p.into_inner());
+        let holder = match holder {
+            Some(h) => {
+                let mut s = format!("savepoint #{}", h.id);
+                if let Some(name) = h.name {
+                    s += &format!(" `{name}`");
+                }
+                if let Some(at) = h.opened_at {
+                    s += &format!(" opened at {}:{}", at.file(), at.line());
+                }
+                s
+            }
+            None => "a statement still running, or a savepoint that has just ended".to_owned(),
+        };
+        Error::Busy {
+            detail: format!(
+                "waited {:?} (`turn_wait`) for the turn of {self}, held by {holder}. A wait \
+                 this long is almost always a cycle: that savepoint waits (on a channel, a join \
+                 handle) for the task that needs this turn",
+                self.txn.db.inner.turn_wait
+            ),
+            source: None,
+        }
     }
 
     fn check_usable(&self) -> Result<()> {
@@ -110,41 +181,37 @@ impl Frame {
         }
         if self.txn.aborted.load(Ordering::Acquire) {
             return Err(Error::TransactionClosed(format!(
-                "{self} (SQLite rolled the whole transaction back after an earlier error)"
+                "{self} (the whole transaction was rolled back after an earlier error)"
             )));
         }
         Ok(())
     }
 
-    /// The child of `self` on the path to `descendant`.
-    pub(crate) fn child_towards<'a>(&self, descendant: &'a Frame) -> Option<&'a Frame> {
-        let mut at = descendant;
-        while let Some(parent) = at.parent.as_deref() {
-            if std::ptr::eq(parent, self) {
-                return Some(at);
-            }
-            at = parent;
-        }
-        None
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The frame this one runs inside: its parent, or for a root begun inside another
+    /// transaction, the frame the task was in.
+    pub(crate) fn enclosing(&self) -> Option<&Arc<Frame>> {
+        self.parent.as_ref().or(self.outer.as_ref())
     }
 
     /// After a statement: if SQLite left the transaction (it does so by itself on some
     /// errors, such as a full disk), nothing more may run in it.
-    pub(crate) fn note_connection_state(&self, conn: &rusqlite::Connection, err: Option<&Error>) {
+    pub(crate) fn note_connection_state(&self, conn: &ConnGuard<'_>) {
         if conn.is_autocommit() {
             self.txn.aborted.store(true, Ordering::Release);
         }
-        if matches!(err, Some(e) if e.is_transient()) {
-            self.txn.saw_transient.store(true, Ordering::Release);
-        }
     }
 
-    pub(crate) fn root(&self) -> &Frame {
-        let mut at = self;
-        while let Some(parent) = at.parent.as_deref() {
-            at = parent;
+    /// After a user statement: whether it failed with a transient error, which `retries`
+    /// reads when the body ends with an error it cannot classify itself.
+    pub(crate) fn note_outcome(&self, err: Option<&Error>) {
+        let transient = matches!(err, Some(e) if e.is_transient());
+        if transient != self.txn.last_transient.load(Ordering::Relaxed) {
+            self.txn.last_transient.store(transient, Ordering::Release);
         }
-        at
     }
 }
 
@@ -169,7 +236,7 @@ pub(crate) struct FrameSpec {
     pub(crate) name: Option<&'static str>,
     pub(crate) read_only: bool,
     /// Where the transactional block was written (the `#[transactional]` fn or `Atomic::new()`).
-    pub(crate) opened_at: Option<&'static std::panic::Location<'static>>,
+    pub(crate) opened_at: Option<&'static Location<'static>>,
 }
 
 impl FrameGuard {
@@ -177,108 +244,45 @@ impl FrameGuard {
         &self.frame
     }
 
-    /// Begins an outermost transaction on `db`.
-    pub(crate) async fn begin(
-        db: &Database,
-        begin: crate::conn::Begin,
+    /// Opens a savepoint under `parent`, waiting (FIFO) for the parent's turn.
+    pub(crate) async fn savepoint(
+        parent: &Arc<Frame>,
+        read_only: bool,
         spec: FrameSpec,
     ) -> Result<FrameGuard> {
-        if spec.read_only {
-            if let Some(lease) = db.lease_reader().await {
-                let conn = lease.conn.clone();
-                exec(&conn.lock(), "BEGIN DEFERRED")?;
-                let id = next_frame_id();
-                return Ok(Self::root(id, db, conn, false, spec, Hold::Reader(lease)));
-            }
-        }
-        let id = next_frame_id();
-        let opened_at = spec.opened_at.unwrap_or(std::panic::Location::caller());
-        let writer_lock = crate::writer::acquire(db, id, spec.name, opened_at).await?;
-        let conn = db.inner.writer.clone();
-        {
-            let c = conn.lock();
-            if !c.is_autocommit() {
-                // A transaction of an earlier owner was left open (its rollback failed):
-                // repair before anyone builds on it.
-                tracing::warn!(
-                    db = db.label(),
-                    "writer connection was left inside a transaction; rolling it back"
-                );
-                exec(&c, "ROLLBACK")?;
-            }
-        }
-        // A read-only transaction never needs the write lock, even on the writer.
-        let begin = if spec.read_only {
-            crate::conn::Begin::Deferred
-        } else {
-            begin
-        };
-        crate::writer::begin(db, &conn, begin.sql()).await?;
-        Ok(Self::root(
-            id,
-            db,
-            conn,
-            true,
-            spec,
-            Hold::WriterLock(writer_lock),
-        ))
-    }
-
-    fn root(
-        id: u64,
-        db: &Database,
-        conn: Arc<Conn>,
-        on_writer: bool,
-        spec: FrameSpec,
-        hold: Hold,
-    ) -> Self {
-        let txn = Arc::new(Txn {
-            db: db.clone(),
-            conn,
-            on_writer,
-            rollback_only: AtomicBool::new(false),
-            aborted: AtomicBool::new(false),
-            saw_transient: AtomicBool::new(false),
-        });
-        FrameGuard {
-            frame: Arc::new(Frame {
-                id,
-                depth: 0,
-                name: spec.name,
-                read_only: spec.read_only,
-                parent: None,
-                txn,
-                turn: Arc::new(tokio::sync::Mutex::new(())),
-                closed: AtomicBool::new(false),
-                hooks: Hooks::default(),
-            }),
-            hold: Some(hold),
-        }
-    }
-
-    /// Opens a savepoint under `parent`, waiting (FIFO) for the parent's turn.
-    pub(crate) async fn savepoint(parent: &Arc<Frame>, spec: FrameSpec) -> Result<FrameGuard> {
         let parent_turn = parent.owned_turn().await?;
         let depth = parent.depth + 1;
         {
             let conn = parent.txn.conn.lock();
-            let result = exec(&conn, &SavepointSql::at(depth).open);
-            parent.note_connection_state(&conn, result.as_ref().err());
+            let result = conn.exec(&SavepointSql::at(depth).open);
+            parent.note_connection_state(&conn);
             result?;
         }
+        let id = next_frame_id();
+        *parent.holder.lock().unwrap_or_else(|p| p.into_inner()) = Some(Holder {
+            id,
+            name: spec.name,
+            opened_at: spec.opened_at,
+        });
         Ok(FrameGuard {
             frame: Arc::new(Frame {
-                id: next_frame_id(),
+                id,
                 depth,
+                chain_depth: parent.chain_depth + 1,
                 name: spec.name,
-                read_only: spec.read_only || parent.read_only,
+                read_only: spec.read_only || read_only,
                 parent: Some(parent.clone()),
+                outer: None,
                 txn: parent.txn.clone(),
                 turn: Arc::new(tokio::sync::Mutex::new(())),
+                holder: Mutex::new(None),
                 closed: AtomicBool::new(false),
                 hooks: Hooks::default(),
             }),
-            hold: Some(Hold::ParentTurn(parent_turn)),
+            hold: Some(Hold::ParentTurn(ParentTurn {
+                parent: parent.clone(),
+                _turn: parent_turn,
+            })),
         })
     }
 }
