@@ -83,16 +83,18 @@ fn root_with_child_holding_its_turn(
                 Ok(())
             }),
     );
+    // (In a `Some`: a `JoinHandle` is itself a future, which an async block should not yield.)
     let child = rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(5), async {
             tokio::select! {
                 result = &mut root => panic!("the root ended on its own: {result:?}"),
-                child = handle_rx => child.expect("the root sent the child's handle"),
+                child = handle_rx => Some(child.expect("the root sent the child's handle")),
             }
         })
         .await
         .expect("the child opened its savepoint within 5 s")
     });
+    let child = child.expect("the child's handle");
     (root, child)
 }
 

@@ -37,7 +37,11 @@ async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute_
             insert("outer").await?;
             let result = Atomic::new()
                 .read_only(true)
-                .run(async { transactional::current()?.execute_batch("COMMIT; BEGIN").await })
+                .run(async {
+                    transactional::current()?
+                        .execute_batch("COMMIT; BEGIN")
+                        .await
+                })
                 .await;
             *inner.lock().unwrap() = Some(result);
             Err::<(), _>(Error::Unsupported("the outer transaction fails".into()))
@@ -288,7 +292,9 @@ async fn user_statements_cannot_change_the_connection_mode() {
         }
         let write = bounded("a write", test.exec("INSERT INTO kv VALUES ('w', 1)")).await;
         if let Err(err) = write {
-            failures.push(format!("after {pragma:?}: a write transaction failed: {err}"));
+            failures.push(format!(
+                "after {pragma:?}: a write transaction failed: {err}"
+            ));
         }
         let read = bounded(
             "a read",
@@ -432,9 +438,7 @@ async fn a_read_only_savepoint_refuses_a_cached_write_statement_through_call() {
     let inner = bounded(
         "the transaction",
         Atomic::new().db(test.db.clone()).run(async {
-            transactional::current()?
-                .execute(SQL, ("first",))
-                .await?;
+            transactional::current()?.execute(SQL, ("first",)).await?;
             let inner = Atomic::new()
                 .read_only(true)
                 .run(async {

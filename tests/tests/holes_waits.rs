@@ -78,8 +78,7 @@ async fn an_outer_handle_used_inside_a_requires_new_root_is_a_deadlock_not_a_han
 ///
 /// Expected: `Error::Deadlock` at once; both transactions commit their own rows only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_outer_handle_used_inside_a_transaction_on_another_database_is_a_deadlock_not_a_hang()
-{
+async fn an_outer_handle_used_inside_a_transaction_on_another_database_is_a_deadlock_not_a_hang() {
     let test = TestDb::new(Kind::File).await;
     let other = TestDb::new(Kind::File).await;
     let other_db = other.db.clone();
@@ -233,7 +232,10 @@ fn assert_busy_naming_holder(result: &Result<usize, Error>) {
     let Err(Error::Busy { detail, .. }) = result else {
         panic!("expected Error::Busy naming the holder, got {result:?}")
     };
-    assert!(detail.contains("holder"), "names the holding frame: {detail}");
+    assert!(
+        detail.contains("holder"),
+        "names the holding frame: {detail}"
+    );
     assert!(detail.contains("opened at"), "says where: {detail}");
     assert!(
         detail.contains("holes_waits.rs:"),
