@@ -1,0 +1,353 @@
+//! Regression tests, class 1: a commit or rollback in flight must own its connection until it
+//! is done. A COMMIT handed to a blocking thread, or a rollback handed to a cleanup task, that
+//! outlives the future (or the runtime) which started it must not leave the connection to the
+//! next user in the middle of a transaction, nor run on the next user's transaction.
+//!
+//! Every wait is bounded; a hang is reported as a failure.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+use transactional::{Atomic, Database, Error};
+use transactional_tests::{insert, Kind, TestDb};
+
+type BoxedRun = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A file database opened with `builder`.
+fn open_with(rt: &Runtime, builder: transactional::DatabaseBuilder) -> TestDb {
+    rt.block_on(async { TestDb::new(Kind::File).await.reopen_with(builder).await })
+}
+
+/// Tries, for up to a second, to write the file through a connection of its own that never
+/// waits inside SQLite (busy timeout 0). `Err` carries the last failure.
+fn raw_write(test: &TestDb, key: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let conn = rusqlite::Connection::open(test.path.as_ref().unwrap()).expect("open raw");
+    conn.busy_timeout(Duration::ZERO).unwrap();
+    loop {
+        let result = conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; INSERT INTO kv VALUES ('{key}', 1); COMMIT"
+        ));
+        match result {
+            Ok(()) => return Ok(()),
+            Err(err) if Instant::now() >= deadline => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(err.to_string());
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// An outermost transaction on `db` (read-only or not) whose body writes (unless read-only),
+/// then spawns a child with `transactional::spawn` that opens a savepoint under it and keeps
+/// it open, so the child holds the root's turn. The returned future has been polled, inside
+/// `rt`, until that is the case; the handle is the child's.
+fn root_with_child_holding_its_turn(
+    rt: &Runtime,
+    db: &Database,
+    read_only: bool,
+) -> (BoxedRun, JoinHandle<Result<(), Error>>) {
+    let (handle_tx, handle_rx) = tokio::sync::oneshot::channel();
+    let mut root: BoxedRun = Box::pin(
+        Atomic::new()
+            .db(db.clone())
+            .name("dropped_root")
+            .read_only(read_only)
+            .run(async move {
+                if !read_only {
+                    insert("dropped_root").await?;
+                }
+                let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+                let child = transactional::spawn(Atomic::new().name("child").run(async move {
+                    let _ = started_tx.send(());
+                    std::future::pending::<()>().await;
+                    Ok::<(), Error>(())
+                }));
+                started_rx.await.expect("the child started");
+                let _ = handle_tx.send(child);
+                std::future::pending::<()>().await;
+                Ok(())
+            }),
+    );
+    // (In a `Some`: a `JoinHandle` is itself a future, which an async block should not yield.)
+    let child = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::select! {
+                result = &mut root => panic!("the root ended on its own: {result:?}"),
+                child = handle_rx => Some(child.expect("the root sent the child's handle")),
+            }
+        })
+        .await
+        .expect("the child opened its savepoint within 5 s")
+    });
+    let child = child.expect("the child's handle");
+    (root, child)
+}
+
+/// Aborts `child` and waits (bounded) until it has stopped.
+fn abort_and_wait(rt: &Runtime, child: JoinHandle<Result<(), Error>>) {
+    child.abort();
+    rt.block_on(async {
+        let joined = tokio::time::timeout(Duration::from_secs(5), child)
+            .await
+            .expect("the aborted child stopped within 5 s");
+        assert!(joined.unwrap_err().is_cancelled());
+    });
+}
+
+/// A read-only transaction on `db`, bounded: the number of rows of `kv`.
+async fn read_count(db: &Database) -> Result<i64, Error> {
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        Atomic::new().db(db.clone()).read_only(true).run(async {
+            transactional::current()?
+                .query_row("SELECT count(*) FROM kv", ())
+                .await?
+                .get::<i64>(0)
+        }),
+    )
+    .await
+    .expect("a read-only transaction hung for 5 s")
+}
+
+/// A write transaction on `db`, bounded.
+async fn write_one(db: &Database, key: &'static str) -> Result<(), Error> {
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        Atomic::new().db(db.clone()).run(insert(key)),
+    )
+    .await
+    .expect("a write transaction hung for 5 s")
+}
+
+/// Defect 1: with `synchronous = FULL` the COMMIT runs on a blocking thread. When the caller's
+/// future is dropped while that COMMIT is still queued (here: the only blocking thread is
+/// busy), the frame rolls back and gives the writer away at once, and the detached COMMIT
+/// runs later on whatever transaction is open then — committing the NEXT transaction's rows,
+/// which that transaction then tries to roll back.
+///
+/// Expected: the writer stays owned until the COMMIT has run; the next transaction's
+/// rolled-back rows are never on disk; the cancelled transaction is either committed with its
+/// `on_commit` hook run, or not committed at all; the database stays healthy.
+#[test]
+fn a_cancelled_off_thread_commit_never_commits_the_next_transactions_rows() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let test = open_with(&rt, Database::builder().pragma("synchronous", "FULL"));
+    rt.block_on(async {
+        // Occupy the only blocking thread, so that the COMMIT queues behind it.
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (busy_tx, busy_rx) = tokio::sync::oneshot::channel();
+        let blocker = tokio::task::spawn_blocking(move || {
+            let _ = busy_tx.send(());
+            let _ = release_rx.recv_timeout(Duration::from_secs(10));
+        });
+        busy_rx.await.unwrap();
+
+        let hook_ran = Arc::new(AtomicBool::new(false));
+        let flag = hook_ran.clone();
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(100),
+            Atomic::new()
+                .db(test.db.clone())
+                .name("cancelled")
+                .run(async move {
+                    insert("cancelled").await?;
+                    transactional::on_commit(move || flag.store(true, Ordering::SeqCst))?;
+                    Ok::<(), Error>(())
+                }),
+        )
+        .await;
+
+        // The blocking thread frees up in 200 ms, while the next transaction is open.
+        let releaser = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let _ = release_tx.send(());
+        });
+        let next = tokio::time::timeout(
+            Duration::from_secs(10),
+            Atomic::new().db(test.db.clone()).name("next").run(async {
+                insert("next_rolled_back").await?;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Err::<(), _>(Error::Unsupported("the next transaction fails".into()))
+            }),
+        )
+        .await
+        .expect("the next transaction hung for 10 s");
+        assert!(
+            matches!(&next, Err(Error::Unsupported(_))),
+            "the next transaction returns its own error: {next:?}"
+        );
+        releaser.await.unwrap();
+        blocker.await.unwrap();
+
+        let raw = test.raw_kv().unwrap();
+        assert!(
+            !raw.contains_key("next_rolled_back"),
+            "the next transaction returned Err, yet its row is on disk (committed by the \
+             cancelled transaction's detached COMMIT): {raw:?}"
+        );
+        if raw.contains_key("cancelled") || cancelled.is_ok() {
+            assert!(
+                matches!(cancelled, Err(_) | Ok(Ok(()))),
+                "a committed transaction reported {cancelled:?}"
+            );
+            assert!(raw.contains_key("cancelled"), "reported Ok but not on disk");
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !hook_ran.load(Ordering::SeqCst) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(
+                hook_ran.load(Ordering::SeqCst),
+                "the cancelled transaction committed but its on_commit hook never ran"
+            );
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert!(
+                !hook_ran.load(Ordering::SeqCst),
+                "the on_commit hook ran for a transaction that is not on disk"
+            );
+        }
+        test.assert_healthy().await;
+    });
+}
+
+/// Defect 2, path (a): a read-only root on a reader connection, dropped outside any runtime
+/// while a child savepoint (of a task it spawned) holds its turn, gives the reader back to
+/// the pool still inside `BEGIN`. With one reader, every later read-only transaction fails
+/// with `cannot start a transaction within a transaction`.
+///
+/// Expected: once the child has ended too, later read-only transactions work.
+#[test]
+fn a_read_only_root_dropped_outside_a_runtime_returns_a_clean_reader() {
+    let rt = runtime();
+    let test = open_with(&rt, Database::builder().readers(1));
+    rt.block_on(test.exec("INSERT INTO kv VALUES ('committed', 1)"))
+        .unwrap();
+    let (root, child) = root_with_child_holding_its_turn(&rt, &test.db, true);
+    std::thread::spawn(move || drop(root)).join().unwrap();
+    abort_and_wait(&rt, child);
+    rt.block_on(async {
+        let read = read_count(&test.db).await;
+        assert!(
+            matches!(read, Ok(1)),
+            "a read-only transaction after the drop: {read:?}"
+        );
+        test.assert_healthy().await;
+    });
+}
+
+/// Defect 2, path (b): the same root, cancelled while the child holds its turn, hands its
+/// rollback to a cleanup task; the runtime shuts down before that task runs, and the reader
+/// goes back to the pool inside `BEGIN`. The same `Database` used from a new runtime then
+/// fails every read-only transaction (`readers(1)`).
+///
+/// Expected: read-only transactions work from the new runtime.
+#[test]
+fn a_read_only_root_whose_cleanup_dies_with_the_runtime_returns_a_clean_reader() {
+    let rt = runtime();
+    let test = open_with(&rt, Database::builder().readers(1));
+    rt.block_on(test.exec("INSERT INTO kv VALUES ('committed', 1)"))
+        .unwrap();
+    let (root, _child) = root_with_child_holding_its_turn(&rt, &test.db, true);
+    let task = rt.spawn(root);
+    task.abort(); // the root's rollback now waits for the child, in a cleanup task
+    rt.block_on(async {
+        let joined = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the aborted root stopped");
+        assert!(joined.unwrap_err().is_cancelled());
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+
+    let rt2 = runtime();
+    rt2.block_on(async {
+        let read = read_count(&test.db).await;
+        assert!(
+            matches!(read, Ok(1)),
+            "a read-only transaction from a new runtime: {read:?}"
+        );
+        test.assert_healthy().await;
+    });
+}
+
+/// Defect 3, path (a): a write root dropped outside any runtime while a child savepoint holds
+/// its turn leaves the writer connection inside `BEGIN IMMEDIATE`: the file stays
+/// write-locked for every other connection and process.
+///
+/// Expected: once the child has ended, another connection can write at once (within a
+/// second); the root's row was rolled back; the `Database` keeps working.
+#[test]
+fn a_write_root_dropped_outside_a_runtime_releases_the_file_lock() {
+    let rt = runtime();
+    let test = open_with(&rt, Database::builder());
+    let (root, child) = root_with_child_holding_its_turn(&rt, &test.db, false);
+    std::thread::spawn(move || drop(root)).join().unwrap();
+    abort_and_wait(&rt, child);
+    let raw = raw_write(&test, "raw_after_drop");
+    assert!(
+        raw.is_ok(),
+        "another connection cannot write after the root was dropped: {raw:?}"
+    );
+    rt.block_on(async {
+        write_one(&test.db, "after").await.unwrap();
+        let kv = test.raw_kv().unwrap();
+        assert!(!kv.contains_key("dropped_root"), "{kv:?}");
+        assert!(kv.contains_key("after"), "{kv:?}");
+        test.assert_healthy().await;
+    });
+}
+
+/// Defect 3, path (b): a write root cancelled while a child holds its turn, whose cleanup task
+/// is dropped unrun when the runtime shuts down, leaves the writer inside `BEGIN IMMEDIATE`:
+/// the file stays write-locked for other connections.
+///
+/// Expected: right after the runtime is gone another connection can write, and the same
+/// `Database` used from a new runtime works; the root's row is not on disk.
+#[test]
+fn a_write_root_whose_cleanup_dies_with_the_runtime_releases_the_file_lock() {
+    let rt = runtime();
+    let test = open_with(&rt, Database::builder());
+    let (root, _child) = root_with_child_holding_its_turn(&rt, &test.db, false);
+    let task = rt.spawn(root);
+    task.abort();
+    rt.block_on(async {
+        let joined = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the aborted root stopped");
+        assert!(joined.unwrap_err().is_cancelled());
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+
+    let raw = raw_write(&test, "raw_after_shutdown");
+    assert!(
+        raw.is_ok(),
+        "another connection cannot write after the runtime shut down: {raw:?}"
+    );
+    let rt2 = runtime();
+    rt2.block_on(async {
+        write_one(&test.db, "after").await.unwrap();
+        let kv = test.raw_kv().unwrap();
+        assert!(!kv.contains_key("dropped_root"), "{kv:?}");
+        assert!(kv.contains_key("after"), "{kv:?}");
+        test.assert_healthy().await;
+    });
+}

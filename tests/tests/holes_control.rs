@@ -1,0 +1,527 @@
+//! Regression tests, class 3: transaction control belongs to the library, and read-only is
+//! enforced for every statement (DESIGN §6 "Transaction control belongs to the library").
+//!
+//! A user statement must not BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE/END, nor change the
+//! connection's mode; a read-only frame must not write, through `call` either.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use transactional::{Atomic, Database, Error, Propagation, Tx};
+use transactional_tests::{insert, table, Kind, TestDb};
+
+async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung for 20 s"))
+}
+
+fn says_transaction(err: &Error) -> bool {
+    err.to_string().to_lowercase().contains("transaction")
+}
+
+/// Defect 10 (execute_batch): a read-only savepoint runs `COMMIT; BEGIN` through
+/// `execute_batch` (both statements count as "read-only" to SQLite): the outer transaction's
+/// rows are committed behind the library's back, and when the outer transaction then fails
+/// and rolls back, its rows stay on disk.
+///
+/// Expected: the statement is refused with an error that says it is transaction control;
+/// the outer transaction's rows are on disk only if it commits (here it fails: none are).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute_batch() {
+    let test = TestDb::new(Kind::File).await;
+    let inner = Mutex::new(None);
+    let outer = bounded(
+        "the transaction",
+        Atomic::new().db(test.db.clone()).run(async {
+            insert("outer").await?;
+            let result = Atomic::new()
+                .read_only(true)
+                .run(async {
+                    transactional::current()?
+                        .execute_batch("COMMIT; BEGIN")
+                        .await
+                })
+                .await;
+            *inner.lock().unwrap() = Some(result);
+            Err::<(), _>(Error::Unsupported("the outer transaction fails".into()))
+        }),
+    )
+    .await;
+    assert!(matches!(outer, Err(Error::Unsupported(_))), "{outer:?}");
+    let raw = test.raw_kv().unwrap();
+    assert!(
+        raw.is_empty(),
+        "the outer transaction failed, yet its rows are on disk: {raw:?}"
+    );
+    let inner = inner.into_inner().unwrap().unwrap();
+    match &inner {
+        Err(err) => assert!(says_transaction(err), "{err}"),
+        Ok(()) => panic!("`COMMIT; BEGIN` ran in a read-only savepoint"),
+    }
+    test.assert_healthy().await;
+}
+
+/// Defect 10 (execute): `execute("COMMIT")` in a read-only savepoint commits the outer
+/// transaction's rows the same way.
+///
+/// Expected: refused with an error that says it is transaction control; nothing of the
+/// failing outer transaction on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute() {
+    let test = TestDb::new(Kind::File).await;
+    let inner = Mutex::new(None);
+    let outer = bounded(
+        "the transaction",
+        Atomic::new().db(test.db.clone()).run(async {
+            insert("outer").await?;
+            let result = Atomic::new()
+                .read_only(true)
+                .run(async { transactional::current()?.execute("COMMIT", ()).await })
+                .await;
+            *inner.lock().unwrap() = Some(result);
+            Err::<(), _>(Error::Unsupported("the outer transaction fails".into()))
+        }),
+    )
+    .await;
+    assert!(matches!(outer, Err(Error::Unsupported(_))), "{outer:?}");
+    let raw = test.raw_kv().unwrap();
+    assert!(
+        raw.is_empty(),
+        "the outer transaction failed, yet its rows are on disk: {raw:?}"
+    );
+    let inner = inner.into_inner().unwrap().unwrap();
+    match &inner {
+        Err(err) => assert!(says_transaction(err), "{err}"),
+        Ok(n) => panic!("`COMMIT` ran in a read-only savepoint (returned Ok({n}))"),
+    }
+    test.assert_healthy().await;
+}
+
+/// Runs `sql` through `method` of `tx`, as a user would.
+async fn run_through(tx: &Tx, method: &str, sql: &str) -> Result<(), Error> {
+    match method {
+        "execute" => tx.execute(sql, ()).await.map(drop),
+        "execute_batch" => tx.execute_batch(sql).await,
+        "query" => tx.query(sql, ()).await.map(drop),
+        "query_row" => tx.query_row(sql, ()).await.map(drop),
+        "query_opt" => tx.query_opt(sql, ()).await.map(drop),
+        "call" => {
+            let sql = sql.to_owned();
+            tx.call(move |conn| conn.execute_batch(&sql)).await
+        }
+        other => unreachable!("{other}"),
+    }
+}
+
+const METHODS: [&str; 6] = [
+    "execute",
+    "execute_batch",
+    "query",
+    "query_row",
+    "query_opt",
+    "call",
+];
+
+/// Defect 10 (every method, every control statement): inside a savepoint, each `Tx` method
+/// runs BEGIN/COMMIT/END/ROLLBACK/SAVEPOINT/RELEASE/ROLLBACK TO as the user wrote it: a
+/// COMMIT or END commits the outer transaction's rows, a ROLLBACK ends it, `RELEASE sp_1`
+/// releases the library's own savepoint, `ROLLBACK TO sp_1` silently undoes the frame's
+/// work, `SAVEPOINT x` pushes a savepoint the library does not know about.
+///
+/// Expected: every one is refused with an error saying it is transaction control (the
+/// message contains "transaction"); the frame goes on (a later insert in it works); the
+/// outer transaction, which then fails, leaves nothing on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tx_method_refuses_transaction_control_statements() {
+    let test = TestDb::new(Kind::File).await;
+    let statements = [
+        "BEGIN",
+        "BEGIN IMMEDIATE",
+        "COMMIT",
+        "END",
+        "ROLLBACK",
+        "SAVEPOINT user_sp",
+        "RELEASE sp_1",
+        "ROLLBACK TO sp_1",
+    ];
+    let mut failures = Vec::new();
+    let mut case = 0;
+    for sql in statements {
+        for method in METHODS {
+            case += 1;
+            let refused = Mutex::new(None);
+            let after = Mutex::new(None);
+            let outer = bounded(
+                &format!("{method}({sql:?})"),
+                Atomic::new().db(test.db.clone()).run(async {
+                    insert(format!("outer_{case}")).await?;
+                    let _ = Atomic::new()
+                        .run(async {
+                            let tx = transactional::current()?;
+                            *refused.lock().unwrap() = Some(run_through(&tx, method, sql).await);
+                            *after.lock().unwrap() = Some(insert(format!("inner_{case}")).await);
+                            Ok::<(), Error>(())
+                        })
+                        .await;
+                    Err::<(), _>(Error::Unsupported("the outer transaction fails".into()))
+                }),
+            )
+            .await;
+            let refused = refused.into_inner().unwrap().unwrap();
+            match &refused {
+                Ok(()) => failures.push(format!("{method}({sql:?}) ran: returned Ok")),
+                Err(err) if !says_transaction(err) => failures.push(format!(
+                    "{method}({sql:?}) failed without saying it is transaction control: {err}"
+                )),
+                Err(_) => {}
+            }
+            if let Some(Err(err)) = after.into_inner().unwrap() {
+                failures.push(format!(
+                    "after {method}({sql:?}) the frame could not go on: {err}"
+                ));
+            }
+            if !matches!(outer, Err(Error::Unsupported(_))) {
+                failures.push(format!(
+                    "after {method}({sql:?}) the outer transaction returned {outer:?}"
+                ));
+            }
+            let raw = test.raw_kv().unwrap();
+            if !raw.is_empty() {
+                failures.push(format!(
+                    "after {method}({sql:?}) rows of a failed transaction are on disk: {raw:?}"
+                ));
+                test.exec("DELETE FROM kv").await.unwrap();
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} problems in {case} cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    test.assert_healthy().await;
+}
+
+/// Defect 11 (query_only): `PRAGMA query_only = 1` from a read-only savepoint is accepted
+/// (SQLite counts it as read-only) and stays set on the writer connection: every later write
+/// transaction on the database fails with "attempt to write a readonly database".
+///
+/// Expected: the pragma is refused with an error; later write transactions work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_only_from_a_read_only_savepoint_does_not_break_later_writes() {
+    let test = TestDb::new(Kind::File).await;
+    let inner = Mutex::new(None);
+    let outer = bounded(
+        "the transaction",
+        Atomic::new().db(test.db.clone()).run(async {
+            insert("outer").await?;
+            let result = Atomic::new()
+                .read_only(true)
+                .run(async {
+                    transactional::current()?
+                        .execute_batch("PRAGMA query_only = 1")
+                        .await
+                })
+                .await;
+            *inner.lock().unwrap() = Some(result);
+            Ok::<(), Error>(())
+        }),
+    )
+    .await;
+    let later = bounded(
+        "a later write",
+        test.exec("INSERT INTO kv VALUES ('later', 1)"),
+    )
+    .await;
+    let inner = inner.into_inner().unwrap().unwrap();
+    assert!(
+        later.is_ok(),
+        "a later write transaction failed: {later:?} (the pragma returned {inner:?}, the \
+         outer transaction {outer:?})"
+    );
+    assert!(
+        inner.is_err(),
+        "`PRAGMA query_only = 1` ran in a read-only savepoint"
+    );
+    assert!(outer.is_ok(), "{outer:?}");
+    assert_eq!(test.kv().await, table([("later", 1), ("outer", 1)]));
+    test.assert_healthy().await;
+}
+
+/// Defect 11 (connection mode from user statements): a user statement can change the
+/// writer's mode — `query_only`, `journal_mode`, `locking_mode`, `synchronous`,
+/// `busy_timeout`, `wal_autocheckpoint` — under the runtime, which relies on them (WAL, no
+/// busy wait on the writer, checkpoints on its own thread, ...).
+///
+/// Expected: each is refused with an error (through `query` and `execute_batch`); later
+/// write and read-only transactions work; the file is still in WAL mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_statements_cannot_change_the_connection_mode() {
+    let pragmas = [
+        "PRAGMA query_only = 1",
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA locking_mode = EXCLUSIVE",
+        "PRAGMA synchronous = OFF",
+        "PRAGMA busy_timeout = 60000",
+        "PRAGMA wal_autocheckpoint = 0",
+    ];
+    let mut failures = Vec::new();
+    for pragma in pragmas {
+        let test = TestDb::new(Kind::File).await;
+        let test = test
+            .reopen_with(Database::builder().busy_timeout(Duration::from_millis(300)))
+            .await;
+        for method in ["query", "execute_batch"] {
+            let result = bounded(
+                pragma,
+                Atomic::new().db(test.db.clone()).run(async {
+                    let tx = transactional::current()?;
+                    Ok::<_, Error>(run_through(&tx, method, pragma).await)
+                }),
+            )
+            .await;
+            match result {
+                Ok(Ok(_)) => failures.push(format!("{method}({pragma:?}) ran")),
+                Ok(Err(_)) => {}
+                Err(err) => failures.push(format!(
+                    "{method}({pragma:?}): its transaction failed: {err}"
+                )),
+            }
+        }
+        let write = bounded("a write", test.exec("INSERT INTO kv VALUES ('w', 1)")).await;
+        if let Err(err) = write {
+            failures.push(format!(
+                "after {pragma:?}: a write transaction failed: {err}"
+            ));
+        }
+        let read = bounded(
+            "a read",
+            Atomic::new()
+                .db(test.db.clone())
+                .read_only(true)
+                .run(async {
+                    transactional::current()?
+                        .query_row("SELECT count(*) FROM kv", ())
+                        .await?
+                        .get::<i64>(0)
+                }),
+        )
+        .await;
+        if let Err(err) = read {
+            failures.push(format!(
+                "after {pragma:?}: a read-only transaction failed: {err}"
+            ));
+        }
+        let raw = rusqlite::Connection::open(test.path.as_ref().unwrap()).unwrap();
+        raw.busy_timeout(Duration::from_millis(300)).unwrap();
+        match raw.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
+            other => failures.push(format!(
+                "after {pragma:?}: the file's journal_mode is {other:?}"
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Defect 11 (builder pragmas): `.pragma("journal_mode", "DELETE")` in the builder silently
+/// undoes WAL (set just before); `locking_mode` and `query_only` likewise break the runtime
+/// (readers beside the writer; writes).
+///
+/// Expected: `open` fails with a clear error that names the pragma; the file stays in WAL
+/// mode. `.pragma("journal_mode", "WAL")` is still accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builder_pragmas_that_would_break_the_runtime_make_open_fail() {
+    let mut failures = Vec::new();
+    let cases = [
+        ("journal_mode", "DELETE"),
+        ("journal_mode", "MEMORY"),
+        ("locking_mode", "EXCLUSIVE"),
+        ("query_only", "1"),
+    ];
+    // With the default readers, and with none (the writer alone).
+    for ((name, value), readers) in cases.into_iter().flat_map(|c| [(c, 4), (c, 0)]) {
+        // A WAL file that no other connection has open.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
+            .unwrap();
+        let opened = bounded(
+            "open",
+            Database::builder()
+                .readers(readers)
+                .pragma(name, value)
+                .open(&path),
+        )
+        .await;
+        let case = format!(".readers({readers}).pragma({name:?}, {value:?})");
+        match &opened {
+            Ok(_) => failures.push(format!("open with {case} succeeded")),
+            Err(err) if !err.to_string().contains(name) => failures.push(format!(
+                "open with {case} failed without naming the pragma: {err}"
+            )),
+            Err(_) => {}
+        }
+        drop(opened);
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.busy_timeout(Duration::from_millis(300)).unwrap();
+        match raw.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
+            other => failures.push(format!(
+                "after {case}: the file's journal_mode is {other:?}"
+            )),
+        }
+    }
+    let test = TestDb::new(Kind::File).await;
+    let wal = Database::builder()
+        .pragma("journal_mode", "WAL")
+        .open(test.path.as_ref().unwrap())
+        .await;
+    assert!(wal.is_ok(), "journal_mode = WAL is fine: {wal:?}");
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Defect 12 (`call`): in a read-only savepoint, `tx.call(|c| c.execute("INSERT ..."))`
+/// writes: `call` is not checked, and the savepoint runs on the writer connection.
+///
+/// Expected: the write fails (`Error::ReadOnly` or SQLite's own refusal) and nothing of it is
+/// written, though the outer transaction commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_savepoint_refuses_writes_through_call() {
+    let test = TestDb::new(Kind::File).await;
+    let inner = bounded(
+        "the transaction",
+        Atomic::new().db(test.db.clone()).run(async {
+            insert("outer").await?;
+            let inner = Atomic::new()
+                .read_only(true)
+                .run(async {
+                    transactional::current()?
+                        .call(|c| c.execute("INSERT INTO kv VALUES ('through_call', 1)", []))
+                        .await
+                })
+                .await;
+            Ok::<_, Error>(inner)
+        }),
+    )
+    .await
+    .expect("the outer transaction commits");
+    assert!(inner.is_err(), "the write through call returned {inner:?}");
+    assert_eq!(test.raw_kv().unwrap(), table([("outer", 1)]));
+    test.assert_healthy().await;
+}
+
+/// Defect 12 (cached statement): a write statement first run — and so prepared and cached —
+/// in a write frame, then run again from the statement cache through
+/// `call(|c| c.prepare_cached(sql)?.execute(..))` in a read-only savepoint, writes. (A check
+/// made only when a statement is prepared would miss it.)
+///
+/// Expected: the second run fails and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_savepoint_refuses_a_cached_write_statement_through_call() {
+    const SQL: &str = "INSERT INTO kv(key, val) VALUES (?1, 1)";
+    let test = TestDb::new(Kind::File).await;
+    let inner = bounded(
+        "the transaction",
+        Atomic::new().db(test.db.clone()).run(async {
+            transactional::current()?.execute(SQL, ("first",)).await?;
+            let inner = Atomic::new()
+                .read_only(true)
+                .run(async {
+                    transactional::current()?
+                        .call(|c| c.prepare_cached(SQL)?.execute(("via_cache",)))
+                        .await
+                })
+                .await;
+            Ok::<_, Error>(inner)
+        }),
+    )
+    .await
+    .expect("the outer transaction commits");
+    assert!(
+        inner.is_err(),
+        "the cached write through call returned {inner:?}"
+    );
+    assert_eq!(test.raw_kv().unwrap(), table([("first", 1)]));
+    test.assert_healthy().await;
+}
+
+/// Defect 12 (read-only root on the writer): a read-only outermost transaction that runs on
+/// the writer connection (in memory; or a file database with `readers(0)`) writes through
+/// `call`.
+///
+/// Expected: the write fails and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_root_on_the_writer_refuses_writes_through_call() {
+    let memory = TestDb::new(Kind::Memory).await;
+    let file = TestDb::new(Kind::File)
+        .await
+        .reopen_with(Database::builder().readers(0))
+        .await;
+    for (what, test) in [("in memory", &memory), ("file, readers(0)", &file)] {
+        let result = bounded(
+            "the read-only transaction",
+            Atomic::new()
+                .db(test.db.clone())
+                .read_only(true)
+                .run(async {
+                    transactional::current()?
+                        .call(|c| c.execute("INSERT INTO kv VALUES ('through_call', 1)", []))
+                        .await
+                }),
+        )
+        .await;
+        assert!(
+            result.is_err(),
+            "{what}: the write through call in a read-only transaction returned {result:?}"
+        );
+        assert_eq!(test.kv().await, table([]), "{what}");
+        test.assert_healthy().await;
+    }
+}
+
+/// Defect 13: `read_only` with `propagation = join` is silently ignored: inside a write
+/// transaction, a joined read-only block writes, and the write commits.
+///
+/// Expected: its writes are refused with `Error::ReadOnly`, and nothing of it is on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joined_read_only_block_refuses_writes() {
+    let test = TestDb::new(Kind::File).await;
+    let joined = Mutex::new(None);
+    let outer = bounded(
+        "the transaction",
+        Atomic::new().db(test.db.clone()).run(async {
+            insert("outer").await?;
+            let result = Atomic::new()
+                .propagation(Propagation::Join)
+                .read_only(true)
+                .run(insert("joined"))
+                .await;
+            *joined.lock().unwrap() = Some(result);
+            Ok::<(), Error>(())
+        }),
+    )
+    .await;
+    let joined = joined.into_inner().unwrap().unwrap();
+    assert!(
+        matches!(joined, Err(Error::ReadOnly)),
+        "the joined read-only block's write returned {joined:?} (outer: {outer:?})"
+    );
+    let raw = test.raw_kv().unwrap();
+    assert!(!raw.contains_key("joined"), "{raw:?}");
+    test.assert_healthy().await;
+}
