@@ -13,8 +13,9 @@
 //!
 //! Each level is a boxed recursive async fn that runs one INSERT in its frame and then
 //! recurses; `#[transactional]` makes each level a savepoint (the first one begins the
-//! transaction). The baseline is the same recursion without the attribute, in one
-//! transaction. Overflowing a stack aborts the process, so every depth is tried in a child
+//! transaction). The baseline (`plain`) is the same recursion without the attribute, in one
+//! transaction. The `-bare` variants leave the statement out, so that `tx-bare` minus
+//! `plain-bare` is what the frame machinery alone costs per level. Overflowing a stack aborts the process, so every depth is tried in a child
 //! process (this test binary run again with `NESTING_PROBE` set), on a one-worker
 //! multi-thread runtime whose worker has the given stack size; the maximum is found by
 //! doubling, then bisection.
@@ -79,28 +80,64 @@ fn plain(levels: u32) -> Pin<Box<dyn Future<Output = Result<u32, Error>> + Send>
     })
 }
 
+/// Like `nested`, without the statement: what the frames alone cost.
+#[transactional]
+async fn nested_bare(levels: u32) -> Result<u32, Error> {
+    record();
+    if levels > 1 {
+        Box::pin(nested_bare(levels - 1)).await
+    } else {
+        Ok(transactional::current()?.depth())
+    }
+}
+
+/// Like `plain`, without the statement: the floor of boxed async recursion.
+fn plain_bare(levels: u32) -> Pin<Box<dyn Future<Output = Result<u32, Error>> + Send>> {
+    Box::pin(async move {
+        record();
+        if levels > 1 {
+            plain_bare(levels - 1).await
+        } else {
+            Ok(transactional::current()?.depth())
+        }
+    })
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Variant {
     Transactional,
     Plain,
+    TransactionalBare,
+    PlainBare,
 }
 
 impl Variant {
-    const ALL: [Variant; 2] = [Variant::Transactional, Variant::Plain];
+    const ALL: [Variant; 4] = [
+        Variant::Transactional,
+        Variant::Plain,
+        Variant::TransactionalBare,
+        Variant::PlainBare,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Variant::Transactional => "transactional",
             Variant::Plain => "plain",
+            Variant::TransactionalBare => "tx-bare",
+            Variant::PlainBare => "plain-bare",
         }
     }
 
     fn parse(name: &str) -> Variant {
-        match name {
-            "transactional" => Variant::Transactional,
-            "plain" => Variant::Plain,
-            _ => panic!("unknown variant {name}"),
-        }
+        Variant::ALL
+            .into_iter()
+            .find(|variant| variant.name() == name)
+            .unwrap_or_else(|| panic!("unknown variant {name}"))
+    }
+
+    /// Whether each level runs a statement (and so adds a row).
+    fn writes(self) -> bool {
+        matches!(self, Variant::Transactional | Variant::Plain)
     }
 }
 
@@ -129,6 +166,8 @@ fn run(variant: Variant, levels: u32, stack: usize) -> u32 {
             match variant {
                 Variant::Transactional => nested(levels).await,
                 Variant::Plain => Atomic::new().run(plain(levels)).await,
+                Variant::TransactionalBare => nested_bare(levels).await,
+                Variant::PlainBare => Atomic::new().run(plain_bare(levels)).await,
             }
         })
         .await
@@ -143,7 +182,8 @@ fn run(variant: Variant, levels: u32, stack: usize) -> u32 {
             })
             .await
             .expect("count");
-        assert_eq!(rows, i64::from(levels), "every level's row committed");
+        let expected = if variant.writes() { levels } else { 0 };
+        assert_eq!(rows, i64::from(expected), "every level's row committed");
         deepest
     })
 }
@@ -263,6 +303,12 @@ fn measure() {
             transactional_depth = depth;
         }
     }
+    println!(
+        "sizes: Error {} B, the future of nested(1) {} B, of nested_bare(1) {} B",
+        std::mem::size_of::<Error>(),
+        std::mem::size_of_val(&nested(1)),
+        std::mem::size_of_val(&nested_bare(1)),
+    );
     if let Ok(min) = std::env::var("NESTING_MIN_DEPTH") {
         let min: u32 = min.parse().expect("NESTING_MIN_DEPTH");
         assert!(
