@@ -7,8 +7,8 @@
 //!
 //! One module per step: `args` parses the attribute into typed options (their values are
 //! checked in `value`), `validate` checks the fn and how the options combine, `expand` writes
-//! the tokens, `spawn` rewrites `tokio::spawn` in the body, and `async_trait` finds the body
-//! of a method that `#[async_trait]` has already rewritten.
+//! the tokens, `spawn` rewrites `tokio::spawn` and `tokio::task::spawn_local` in the body,
+//! and `async_trait` finds the body of a method that `#[async_trait]` has already rewritten.
 
 mod args;
 mod async_trait;
@@ -110,9 +110,10 @@ use proc_macro::TokenStream;
 /// - Every path starts with `::transactional::__private` (or the `crate = ".."` path), so
 ///   local items named `core`, `transactional`, `Atomic`, … cannot interfere.
 /// - In the body, `tokio::spawn(..)` and `tokio::task::spawn(..)` (with or without a
-///   leading `::`) become `::transactional::__private::spawn(..)`, which carries the current
-///   transaction into the new task. Items nested in the body are left alone, and so are
-///   paths inside macro invocations.
+///   leading `::`) become `::transactional::__private::spawn(..)`, and
+///   `tokio::task::spawn_local(..)` becomes `::transactional::__private::spawn_local(..)`;
+///   both carry the current transaction into the new task. Items nested in the body are left
+///   alone, and so are paths inside macro invocations.
 ///
 /// With `retries = N` the body has to be built afresh for every attempt:
 ///

@@ -2,7 +2,7 @@
 
 pub use crate::atomic::{Atomic, Isolation, Propagation};
 pub use crate::conn::Begin;
-pub use crate::task::spawn;
+pub use crate::task::{spawn, spawn_local};
 pub use ::core::time::Duration;
 
 use crate::database::Database;

@@ -64,7 +64,7 @@ pub use context::current;
 pub use database::{AsDatabase, Database, DatabaseBuilder};
 pub use error::{Error, Result};
 pub use hooks::on_commit;
-pub use task::{spawn, TaskGroup};
+pub use task::{spawn, spawn_local, TaskGroup};
 pub use tx::{ColumnIndex, Row, Tx};
 
 /// Runs an `async fn`'s body in a transaction; see the crate docs and the README.

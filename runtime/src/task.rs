@@ -1,4 +1,4 @@
-//! Carrying the current transaction into other tasks: `spawn` and `TaskGroup`.
+//! Carrying the current transaction into other tasks: `spawn`, `spawn_local` and `TaskGroup`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -26,6 +26,24 @@ where
     F::Output: Send + 'static,
 {
     tokio::spawn(context::carry(future))
+}
+
+/// `tokio::task::spawn_local`, carrying the current transaction: the spawned `!Send` task's
+/// statements and `#[transactional]` calls run in the frame that was current here, as
+/// savepoints ordered with those of every other task of the transaction.
+///
+/// Like tokio's, it must be called inside a [`LocalSet`](tokio::task::LocalSet) (or a
+/// `LocalRuntime`) and panics elsewhere. Outside a transaction it is exactly
+/// `tokio::task::spawn_local`. Inside a `#[transactional]` body, the attribute rewrites
+/// `tokio::task::spawn_local(..)` to this. A task that outlives the frame it carries gets
+/// [`Error::TransactionClosed`] from its statements.
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    tokio::task::spawn_local(context::carry(future))
 }
 
 /// A group of concurrent tasks that share the current transaction, structured like Python's

@@ -116,6 +116,62 @@ fn rewrites_spawn_but_not_in_nested_items() {
 }
 
 #[test]
+fn rewrites_spawn_local_calls_and_paths() {
+    let out = expand(
+        quote!(),
+        quote!(
+            async fn f() -> Result<(), E> {
+                tokio::task::spawn_local(a());
+                ::tokio::task::spawn_local(b());
+                let _ = jobs.into_iter().map(tokio::task::spawn_local);
+                tokio::spawn_local(c());
+                local.spawn_local(d());
+                fn inner() {
+                    tokio::task::spawn_local(e());
+                }
+                Ok(())
+            }
+        ),
+    );
+    assert!(
+        out.contains(":: transactional :: __private :: spawn_local (a ())"),
+        "{out}"
+    );
+    assert!(
+        out.contains(":: transactional :: __private :: spawn_local (b ())"),
+        "{out}"
+    );
+    assert!(
+        out.contains("map (:: transactional :: __private :: spawn_local)"),
+        "{out}"
+    );
+    // Not tokio's spawn_local: `tokio::spawn_local` does not exist, a method is a method.
+    assert!(out.contains("tokio :: spawn_local (c ())"), "{out}");
+    assert!(out.contains("local . spawn_local (d ())"), "{out}");
+    assert!(
+        out.contains("fn inner () { tokio :: task :: spawn_local (e ()) ; }"),
+        "{out}"
+    );
+}
+
+#[test]
+fn crate_path_applies_to_spawn_local() {
+    let out = expand(
+        quote!(crate = "my::tx"),
+        quote!(
+            async fn f() -> Result<(), E> {
+                tokio::task::spawn_local(async {});
+                Ok(())
+            }
+        ),
+    );
+    assert!(
+        out.contains("my :: tx :: __private :: spawn_local (async { })"),
+        "{out}"
+    );
+}
+
+#[test]
 fn wraps_the_future_of_an_async_trait_method() {
     let out = expand(
         quote!(retries = 2),
