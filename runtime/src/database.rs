@@ -221,7 +221,7 @@ impl DatabaseBuilder {
                     "`{name}` is not a pragma name (expected letters, digits and `_`)"
                 )));
             }
-            if let Some(why) = pragma_the_runtime_owns(name) {
+            if let Some(why) = pragma_the_runtime_owns(name, value) {
                 return Err(Error::Unsupported(format!(
                     "`.pragma(\"{name}\", ..)` is refused: {why}"
                 )));
@@ -385,8 +385,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Why a builder pragma would break what the runtime relies on, if it would.
-fn pragma_the_runtime_owns(name: &str) -> Option<&'static str> {
+fn pragma_the_runtime_owns(name: &str, value: &str) -> Option<&'static str> {
+    let value = value.trim().trim_matches(['\'', '"']);
     let why = match name.to_ascii_lowercase().as_str() {
+        "journal_mode" if value.eq_ignore_ascii_case("wal") => return None,
+        "locking_mode" if value.eq_ignore_ascii_case("normal") => return None,
         "journal_mode" => "file databases run in WAL mode, which readers beside the writer and the background checkpoints rely on",
         "locking_mode" => "EXCLUSIVE locking would lock the reader connections out of the file",
         "query_only" => "the writer must be able to write; use `read_only` transactions",

@@ -83,8 +83,9 @@ fn waited_too_long(db: &Database) -> Error {
         detail: format!(
             "waited {:?} for the write lock of {}, held by {holder}. If that transaction is \
              waiting for this task, the task was spawned without its transaction context: \
-             use `transactional::spawn` or a `TaskGroup` (or `tokio::spawn` inside a \
-             #[transactional] fn, which the attribute rewrites)",
+             use `transactional::spawn`, `transactional::spawn_local` or a `TaskGroup` (or \
+             `tokio::spawn` / `tokio::task::spawn_local` inside a #[transactional] fn, which \
+             the attribute rewrites)",
             db.inner.writer_wait,
             db.label()
         ),

@@ -513,7 +513,7 @@ fn contended_transactions_work_on_a_runtime_without_the_time_driver() {
 /// and marks the WAL index as in need of recovery, for `hold_ms`. Any connection that starts
 /// a read meanwhile gets `SQLITE_BUSY_RECOVERY` (it cannot take the locks itself) until the
 /// locks go; the WAL file itself is untouched, so the next reader recovers the index from it
-/// and no committed data is lost. `None` when python3 is not available.
+/// and no committed data is lost. Panics when python3 is not available (CI checks for it).
 ///
 /// (A raw connection with `locking_mode = EXCLUSIVE` cannot make the file unreadable to the
 /// library's readers: in WAL mode the library's writer holds a SHARED lock on the database
@@ -522,7 +522,7 @@ fn contended_transactions_work_on_a_runtime_without_the_time_driver() {
 fn simulate_recovery_in_another_process(
     path: &std::path::Path,
     hold_ms: u64,
-) -> Option<std::process::Child> {
+) -> std::process::Child {
     let shm = format!("{}-shm", path.display());
     let script = format!(
         "import fcntl, time, sys\n\
@@ -539,7 +539,7 @@ fn simulate_recovery_in_another_process(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .ok()
+        .expect("this test needs python3 to hold the file's locks from another process")
 }
 
 /// Defect 9: reader connections keep SQLite's busy timeout, so a read-only transaction that
@@ -564,10 +564,7 @@ async fn a_busy_reader_does_not_block_the_executor() {
                 .busy_timeout(Duration::from_secs(3)),
         )
         .await;
-    let Some(mut process) = simulate_recovery_in_another_process(&path, 500) else {
-        eprintln!("python3 is not available: cannot hold the locks from another process; skipped");
-        return;
-    };
+    let mut process = simulate_recovery_in_another_process(&path, 500);
     let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
     assert!(
         lines.by_ref().any(|l| l.unwrap().ends_with("locked")),
