@@ -5,8 +5,10 @@ pub(crate) mod retry;
 
 use std::future::Future;
 use std::panic::{resume_unwind, AssertUnwindSafe, Location};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::future::Either;
@@ -197,7 +199,7 @@ impl Atomic {
         // value and awaits it keeps two copies of it in its state, and the body passes
         // through several. Unboxed, a one-statement body made a 2.9 KB future (each
         // `TaskGroup` child holds one); boxed it is one small allocation per frame.
-        let body = Box::pin(body);
+        let body = GrowStack(Box::pin(body));
         async move {
             let deadline = self.timeout.map(Deadline::after);
             match self.plan()? {
@@ -364,6 +366,30 @@ impl Atomic {
             Ok(Err(timeout)) => Err(E::from(timeout)),
             Err(panic) => resume_unwind(panic),
         }
+    }
+}
+
+/// Polls a frame's body on a new stack segment when the current one is nearly used up.
+///
+/// Each level of nested frames adds the poll frames of its machinery to the stack (a few KB
+/// in a release build, far more in a debug one), and a body that calls a nested
+/// `#[transactional]` fn recurses through them: a tokio worker's 2 MiB stack held a few
+/// hundred levels. With this, nesting is bounded by memory, not by the worker's stack: while
+/// more than `RED_ZONE` bytes are left, the check is a comparison of the stack pointer with a
+/// thread-local limit; below that, the body is polled on a fresh `SEGMENT`.
+struct GrowStack<F>(Pin<Box<F>>);
+
+/// What one level (its machinery, the user's frames, one SQLite statement) may use before
+/// the next check; generous for debug builds.
+const RED_ZONE: usize = 256 * 1024;
+const SEGMENT: usize = 2 * 1024 * 1024;
+
+impl<F: Future> Future for GrowStack<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let body = self.0.as_mut();
+        stacker::maybe_grow(RED_ZONE, SEGMENT, move || body.poll(cx))
     }
 }
 
