@@ -173,14 +173,23 @@ impl Deref for ConnGuard<'_> {
 }
 
 impl Drop for ConnGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         drop(self.guard.take());
         // SeqCst pairs with `hand_back`: either its `try_lock` saw the lock free, or this
         // load sees its mark.
         if self.conn.dirty.load(Ordering::SeqCst) {
-            if let Some(conn) = self.conn.try_lock() {
-                conn.repair();
-            }
+            self.conn.repair_after_unlock();
+        }
+    }
+}
+
+impl Conn {
+    #[cold]
+    #[inline(never)]
+    fn repair_after_unlock(&self) {
+        if let Some(conn) = self.try_lock() {
+            conn.repair();
         }
     }
 }

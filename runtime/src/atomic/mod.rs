@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_util::future::Either;
+use futures_util::future::{BoxFuture, Either};
 use futures_util::FutureExt;
 use tracing::Instrument;
 
@@ -199,17 +199,23 @@ impl Atomic {
         // value and awaits it keeps two copies of it in its state, and the body passes
         // through several. Unboxed, a one-statement body made a 2.9 KB future (each
         // `TaskGroup` child holds one); boxed it is one small allocation per frame.
-        let body = GrowStack(Box::pin(body));
+        let mut body = GrowStack {
+            body: Box::pin(body),
+            check: true,
+        };
         async move {
             let deadline = self.timeout.map(Deadline::after);
-            match self.plan()? {
-                Plan::Join(current) => self.run_joined(current, body, deadline).await,
-                plan => {
-                    let asked = wait_clock();
-                    let guard = self.open(plan, deadline).await?;
-                    self.run_in_frame(guard, asked, body, deadline).await
+            let asked = wait_clock();
+            let guard = match self.plan()? {
+                Plan::Join(current) => return self.run_joined(current, body, deadline).await,
+                // The common case, without a layer of its own.
+                Plan::Savepoint(parent) if deadline.is_none() => {
+                    FrameGuard::savepoint(&parent.frame, parent.read_only, self.spec()).await?
                 }
-            }
+                plan => self.open(plan, deadline).await?,
+            };
+            body.check = guard.frame().chain_depth % GrowStack::<F>::EVERY == 0;
+            self.run_in_frame(guard, asked, body, deadline).await
         }
     }
 
@@ -221,22 +227,30 @@ impl Atomic {
         }
     }
 
-    /// Opens the frame of a savepoint or begin plan, within the deadline.
-    async fn open(&self, plan: Plan, deadline: Option<Deadline>) -> Result<FrameGuard> {
-        let opening = async {
-            match plan {
-                Plan::Savepoint(parent) => {
-                    FrameGuard::savepoint(&parent.frame, parent.read_only, self.spec()).await
-                }
-                Plan::Begin(db, outer) => {
-                    FrameGuard::begin(&db, self.begin, self.spec(), outer.as_ref()).await
-                }
-                Plan::Join(_) => unreachable!("a joined body opens no frame"),
+    /// Opens the frame of a savepoint or begin plan, within the deadline. Boxed and out of
+    /// line: beginning a transaction, and a timer, are off the path of a nested call.
+    #[inline(never)]
+    fn open(&self, plan: Plan, deadline: Option<Deadline>) -> BoxFuture<'_, Result<FrameGuard>> {
+        Box::pin(async move {
+            match deadline {
+                None => self.open_now(plan).await,
+                Some(deadline) => wait::until(Some(deadline.at), self.open_now(plan))
+                    .await
+                    .map_err(|_| Error::Timeout(deadline.limit))?,
             }
-        };
-        wait::until(deadline.map(|d| d.at), opening)
-            .await
-            .map_err(|_| Error::Timeout(deadline.expect("only a deadline elapses").limit))?
+        })
+    }
+
+    async fn open_now(&self, plan: Plan) -> Result<FrameGuard> {
+        match plan {
+            Plan::Savepoint(parent) => {
+                FrameGuard::savepoint(&parent.frame, parent.read_only, self.spec()).await
+            }
+            Plan::Begin(db, outer) => {
+                FrameGuard::begin(&db, self.begin, self.spec(), outer.as_ref()).await
+            }
+            Plan::Join(_) => unreachable!("a joined body opens no frame"),
+        }
     }
 
     fn plan(&self) -> Result<Plan> {
@@ -371,25 +385,36 @@ impl Atomic {
 
 /// Polls a frame's body on a new stack segment when the current one is nearly used up.
 ///
-/// Each level of nested frames adds the poll frames of its machinery to the stack (a few KB
+/// Each level of nested frames adds the poll frames of its machinery to the stack (several KB
 /// in a release build, far more in a debug one), and a body that calls a nested
 /// `#[transactional]` fn recurses through them: a tokio worker's 2 MiB stack held a few
-/// hundred levels. With this, nesting is bounded by memory, not by the worker's stack: while
-/// more than `RED_ZONE` bytes are left, the check is a comparison of the stack pointer with a
-/// thread-local limit; below that, the body is polled on a fresh `SEGMENT`.
-struct GrowStack<F>(Pin<Box<F>>);
+/// hundred levels. With this, nesting is bounded by memory, not by the worker's stack: every
+/// `EVERY`th level (and every joined body) compares the stack pointer with a thread-local
+/// limit, and below `RED_ZONE` bytes left, polls the body on a fresh `SEGMENT`.
+struct GrowStack<F> {
+    body: Pin<Box<F>>,
+    check: bool,
+}
 
-/// What one level (its machinery, the user's frames, one SQLite statement) may use before
-/// the next check; generous for debug builds.
-const RED_ZONE: usize = 256 * 1024;
-const SEGMENT: usize = 2 * 1024 * 1024;
+impl<F> GrowStack<F> {
+    /// Levels between two checks: shallow frames (the common case) pay nothing.
+    const EVERY: u32 = 8;
+    /// What `EVERY` levels (their machinery, the user's frames, a SQLite statement) may use
+    /// before the next check: ~35 KB a level in a debug build, ~8 KB in release.
+    const RED_ZONE: usize = 512 * 1024;
+    const SEGMENT: usize = 4 * 1024 * 1024;
+}
 
 impl<F: Future> Future for GrowStack<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let body = self.0.as_mut();
-        stacker::maybe_grow(RED_ZONE, SEGMENT, move || body.poll(cx))
+        let check = self.check;
+        let body = self.body.as_mut();
+        match check {
+            false => body.poll(cx),
+            true => stacker::maybe_grow(Self::RED_ZONE, Self::SEGMENT, move || body.poll(cx)),
+        }
     }
 }
 
@@ -422,7 +447,8 @@ fn wait_clock() -> Option<Instant> {
 async fn with_deadline<F: Future>(deadline: Option<Deadline>, body: F) -> Result<F::Output> {
     match deadline {
         None => Ok(body.await),
-        Some(deadline) => wait::until(Some(deadline.at), body)
+        // Boxed: only frames with a `timeout` carry the timer in their future.
+        Some(deadline) => Box::pin(wait::until(Some(deadline.at), body))
             .await
             .map_err(|_| Error::Timeout(deadline.limit)),
     }

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use tokio::sync::OwnedMutexGuard;
 
 use super::{Frame, FrameGuard, Hold};
@@ -54,17 +55,8 @@ impl FrameGuard {
         // Uncontended (no child left), without `.await`, like `Frame::turn`.
         let own_turn = match self.frame.turn.clone().try_lock_owned() {
             Ok(turn) => turn,
-            Err(_) => {
-                let wait = self.frame.turn.clone().lock_owned();
-                match crate::wait::until(deadline.map(|d| d.at), wait).await {
-                    Ok(turn) => turn,
-                    // `self` drops on return: `Drop` rolls back once the children have ended.
-                    Err(_) => {
-                        let limit = deadline.expect("only a deadline elapses").limit;
-                        return Err(Error::Timeout(limit));
-                    }
-                }
-            }
+            // `self` drops on a timeout: `Drop` rolls back once the children have ended.
+            Err(_) => wait_for_children(&self.frame, deadline).await?,
         };
         let ending = Ending {
             frame: self.frame.clone(),
@@ -94,6 +86,24 @@ impl FrameGuard {
         }
         result
     }
+}
+
+/// Waits for the frame's own turn: for its children to end. Boxed and out of line, so that
+/// only a frame whose children are still running pays for it.
+#[inline(never)]
+fn wait_for_children(
+    frame: &Arc<Frame>,
+    deadline: Option<Deadline>,
+) -> BoxFuture<'static, Result<OwnedMutexGuard<()>>> {
+    let wait = frame.turn.clone().lock_owned();
+    Box::pin(async move {
+        match crate::wait::until(deadline.map(|d| d.at), wait).await {
+            Ok(turn) => Ok(turn),
+            Err(_) => Err(Error::Timeout(
+                deadline.expect("only a deadline elapses").limit,
+            )),
+        }
+    })
 }
 
 /// A frame that has started to end, with what it holds. Dropped unfinished, it marks the

@@ -28,6 +28,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use futures_util::future::BoxFuture;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::conn::{Conn, ConnGuard, SavepointSql};
@@ -68,7 +69,9 @@ pub(crate) struct Frame {
     pub(crate) outer: Option<Arc<Frame>>,
     pub(crate) txn: Arc<Txn>,
     turn: Arc<tokio::sync::Mutex<()>>,
-    /// The savepoint holding this frame's turn, for the error of a wait that runs too long.
+    /// The savepoint that took this frame's turn last, for the error of a wait that runs too
+    /// long (it still holds it, unless a statement has it for a moment). Written once per
+    /// savepoint and never cleared, to keep savepoints cheap.
     holder: Mutex<Option<Holder>>,
     closed: AtomicBool,
     pub(crate) hooks: Hooks,
@@ -85,24 +88,11 @@ struct Holder {
 /// What a frame holds while it is open, and gives back when it ends.
 enum Hold {
     /// A savepoint holds its parent's turn.
-    ParentTurn(#[allow(dead_code)] ParentTurn),
+    ParentTurn(#[allow(dead_code)] OwnedMutexGuard<()>),
     /// A root write transaction holds the database's writer lock.
     WriterLock(#[allow(dead_code)] crate::writer::WriterHold),
     /// A root read-only transaction holds a reader connection.
     Reader(#[allow(dead_code)] ReaderLease),
-}
-
-/// A savepoint's hold on its parent's turn. Dropping it clears the parent's record of who
-/// holds the turn, then gives the turn back.
-struct ParentTurn {
-    parent: Arc<Frame>,
-    _turn: OwnedMutexGuard<()>,
-}
-
-impl Drop for ParentTurn {
-    fn drop(&mut self) {
-        *self.parent.holder.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
 }
 
 /// The owner of an open frame. Ending it is `end`; dropping it un-ended rolls it back.
@@ -126,9 +116,7 @@ impl Frame {
         // queued (tokio hands released permits to waiters first), so FIFO order is kept.
         let turn = match self.turn.try_lock() {
             Ok(turn) => turn,
-            Err(_) => crate::wait::within(self.txn.db.inner.turn_wait, self.turn.lock())
-                .await
-                .map_err(|_| self.waited_too_long())?,
+            Err(_) => self.wait_for_turn().await?,
         };
         self.check_usable()?;
         Ok(turn)
@@ -139,14 +127,33 @@ impl Frame {
         // Uncontended, without `.await` (see `turn`).
         let turn = match self.turn.clone().try_lock_owned() {
             Ok(turn) => turn,
-            Err(_) => {
-                crate::wait::within(self.txn.db.inner.turn_wait, self.turn.clone().lock_owned())
-                    .await
-                    .map_err(|_| self.waited_too_long())?
-            }
+            Err(_) => self.wait_for_owned_turn().await?,
         };
         self.check_usable()?;
         Ok(turn)
+    }
+
+    // The waits, boxed and out of line: only a contended turn pays for the timer, and the
+    // futures of every statement and savepoint stay small (they are moved at each layer and
+    // sit on the stack of every nesting level).
+
+    #[inline(never)]
+    fn wait_for_turn(&self) -> BoxFuture<'_, Result<tokio::sync::MutexGuard<'_, ()>>> {
+        Box::pin(async move {
+            crate::wait::within(self.txn.db.inner.turn_wait, self.turn.lock())
+                .await
+                .map_err(|_| self.waited_too_long())
+        })
+    }
+
+    #[inline(never)]
+    fn wait_for_owned_turn(self: &Arc<Self>) -> BoxFuture<'_, Result<OwnedMutexGuard<()>>> {
+        Box::pin(async move {
+            let wait = self.turn.clone().lock_owned();
+            crate::wait::within(self.txn.db.inner.turn_wait, wait)
+                .await
+                .map_err(|_| self.waited_too_long())
+        })
     }
 
     fn waited_too_long(&self) -> Error {
@@ -162,7 +169,7 @@ impl Frame {
                 }
                 s
             }
-            None => "a statement still running, or a savepoint that has just ended".to_owned(),
+            None => "a statement still running".to_owned(),
         };
         Error::Busy {
             detail: format!(
@@ -279,10 +286,7 @@ impl FrameGuard {
                 closed: AtomicBool::new(false),
                 hooks: Hooks::default(),
             }),
-            hold: Some(Hold::ParentTurn(ParentTurn {
-                parent: parent.clone(),
-                _turn: parent_turn,
-            })),
+            hold: Some(Hold::ParentTurn(parent_turn)),
         })
     }
 }
