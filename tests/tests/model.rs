@@ -370,6 +370,9 @@ fn body(
         let mut handles = Vec::new();
         let mut together = Vec::new();
         let mut inline = Vec::new();
+        // Spawned children die with this node: a node dropped mid-body (its root cancelled)
+        // must not leave them running, holding its frame's turn forever.
+        let mut spawned = AbortAll(Vec::new());
         for (i, child) in node.children.iter().enumerate() {
             let child = Arc::new(child.clone());
             let mut child_ctx = ctx.clone();
@@ -392,6 +395,7 @@ fn body(
                     } else {
                         transactional::spawn(fut)
                     };
+                    spawned.0.push(handle.abort_handle());
                     handles.push((i, handle, cancel.then_some(ready_rx)));
                 }
             }
@@ -454,6 +458,17 @@ fn body(
             Ending::TimeoutOption => std::future::pending().await, // until the option expires
         }
     })
+}
+
+/// Aborts the tasks it names when dropped (a no-op for tasks that already ended).
+struct AbortAll(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortAll {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
 }
 
 /// Silences the panics the model makes on purpose; any other panic still reports.
@@ -730,3 +745,10 @@ fn regression_spawned_children_cancelled_in_turn_order() {
         ],
     ));
 }
+
+// ---------------------------------------------------------------------------------------
+// The model under adverse conditions: roots cancelled while they end, `synchronous = FULL`,
+// reader connections, one blocking thread, runtimes shut down mid-case.
+
+#[path = "model/adverse.rs"]
+mod adverse;
