@@ -752,3 +752,6 @@ fn regression_spawned_children_cancelled_in_turn_order() {
 
 #[path = "model/adverse.rs"]
 mod adverse;
+
+#[path = "model/shutdown.rs"]
+mod shutdown;

@@ -699,6 +699,50 @@ pub(super) fn watch(limit: Duration, what: impl FnOnce() -> String) -> Watch {
 }
 
 // ---------------------------------------------------------------------------------------
+// `MODEL_KEEP_GOING=1`: instead of stopping (and shrinking) at the first failing case, run
+// them all and print how many failed in each way, with the first such case; the test
+// still fails at the end. For surveying a broken runtime.
+
+pub(super) fn keep_going() -> bool {
+    std::env::var_os("MODEL_KEEP_GOING").is_some_and(|v| v != "0")
+}
+
+#[derive(Default)]
+pub(super) struct Failures(Mutex<BTreeMap<String, (u64, String)>>);
+
+impl Failures {
+    /// Records a failure under its kind: the message's start, without numbers and data.
+    pub(super) fn add(&self, why: &str, example: impl FnOnce() -> String) {
+        let kind: String = why
+            .split(['{', '[', '\n'])
+            .next()
+            .unwrap_or(why)
+            .chars()
+            .take(160)
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect();
+        let mut map = self.0.lock().unwrap();
+        let entry = map.entry(kind).or_insert_with(|| (0, example()));
+        entry.0 += 1;
+    }
+
+    /// Prints the survey and fails if anything failed.
+    pub(super) fn finish(self, test: &str, cases: u64) {
+        let map = self.0.into_inner().unwrap();
+        if map.is_empty() {
+            return;
+        }
+        let total: u64 = map.values().map(|(n, _)| n).sum();
+        let mut out = format!("{test}: {total} of {cases} cases failed\n");
+        for (kind, (n, example)) in &map {
+            out += &format!("  {n} × {kind}\n      first: {example}\n");
+        }
+        eprintln!("{out}");
+        panic!("{out}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // One cancellation case
 
 /// What happened, for the tally.
@@ -830,6 +874,7 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
         .collect();
     let counter = AtomicU64::new(0);
     let tally = Mutex::new(Tally::default());
+    let failures = Failures::default();
     let config = ProptestConfig {
         cases,
         failure_persistence: None,
@@ -865,6 +910,10 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
                 t.reads_ok += report.reads_ok;
                 t.reads_dropped += report.reads_dropped;
             }
+            Err(why) if keep_going() => {
+                failures.add(why, || format!("{flavor:?} case {case} on {flavour:?}: {why}\n      extras: {extras:?}\n      tree: {root:?}"));
+                return Ok(());
+            }
             Err(why) => eprintln!(
                 "{flavor:?} case {case} on {flavour:?} failed: {why}\nextras: {extras:?}\n{root:?}"
             ),
@@ -877,6 +926,7 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
     });
     let t = tally.into_inner().unwrap();
     eprintln!("model cancellation {flavor:?}: {t:?} (flavours: {FLAVOURS:?})");
+    failures.finish(&format!("model cancellation {flavor:?}"), counter.into_inner());
 }
 
 /// Roots cut short at random moments — during the body, while waiting for their children
