@@ -46,6 +46,10 @@ enum Spawner {
     TaskGroup,
     TransactionalSpawn,
     TokioSpawn,
+    /// `transactional::spawn`ed and never joined: the parent only waits until the child's
+    /// savepoint is open, right before it returns, so the parent's end waits for it (only
+    /// in the adverse-conditions tests; always `Nested`, never `Cancel`).
+    Detached,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,15 +74,16 @@ struct Node {
     children: Vec<Node>,
 }
 
-fn leaf() -> impl Strategy<Value = Node> {
+fn leaf(detached: bool) -> impl Strategy<Value = Node> {
     (
         prop_oneof![9 => Just(Prop::Nested), 1 => Just(Prop::Join)],
         prop_oneof![
-            Just(Spawner::Inline),
-            Just(Spawner::JoinAll),
-            Just(Spawner::TaskGroup),
-            Just(Spawner::TransactionalSpawn),
-            Just(Spawner::TokioSpawn),
+            5 => Just(Spawner::Inline),
+            5 => Just(Spawner::JoinAll),
+            5 => Just(Spawner::TaskGroup),
+            5 => Just(Spawner::TransactionalSpawn),
+            5 => Just(Spawner::TokioSpawn),
+            if detached { 3 } else { 0 } => Just(Spawner::Detached),
         ],
         prop_oneof![
             10 => Just(Ending::Ok),
@@ -93,12 +98,18 @@ fn leaf() -> impl Strategy<Value = Node> {
     )
         .prop_map(|(prop, spawner, ending, before, after, pause_seed)| Node {
             // Joined nodes fail half as often: each failure dooms the whole transaction.
-            ending: if prop == Prop::Join && pause_seed % 2 == 0 {
+            ending: if (prop == Prop::Join && pause_seed % 2 == 0)
+                || (spawner == Spawner::Detached && ending == Ending::Cancel)
+            {
                 Ending::Ok
             } else {
                 ending
             },
-            prop,
+            prop: if spawner == Spawner::Detached {
+                Prop::Nested
+            } else {
+                prop
+            },
             spawner,
             before,
             after,
@@ -109,14 +120,21 @@ fn leaf() -> impl Strategy<Value = Node> {
 
 /// Trees of depth up to 5 with up to 8 children per node.
 fn tree() -> impl Strategy<Value = Node> {
-    leaf()
-        .prop_recursive(4, 96, 4, |inner| {
-            (leaf(), prop::collection::vec(inner, 1..=8)).prop_map(|(mut node, children)| {
-                if node.ending != Ending::TimeoutOption {
-                    node.children = children;
-                }
-                node
-            })
+    tree_with(false)
+}
+
+/// `tree()`, with `Spawner::Detached` children if `detached`.
+fn tree_with(detached: bool) -> impl Strategy<Value = Node> {
+    leaf(detached)
+        .prop_recursive(4, 96, 4, move |inner| {
+            (leaf(detached), prop::collection::vec(inner, 1..=8)).prop_map(
+                |(mut node, children)| {
+                    if node.ending != Ending::TimeoutOption {
+                        node.children = children;
+                    }
+                    node
+                },
+            )
         })
         .prop_map(|mut root| {
             root.prop = Prop::Nested;
@@ -346,8 +364,14 @@ fn body(
     ready: Option<oneshot::Sender<()>>,
 ) -> BoxFuture<'static, Result<(), NodeError>> {
     Box::pin(async move {
+        let mut ready = ready;
         let mut rng = fastrand::Rng::with_seed(node.pause_seed);
         let tx = transactional::current()?;
+        if node.spawner == Spawner::Detached {
+            if let Some(started) = ready.take() {
+                let _ = started.send(()); // this frame is open: the parent may return now
+            }
+        }
         if tx.depth() != ctx.depth {
             ctx.violation(format!(
                 "runs at depth {} instead of {}",
@@ -373,6 +397,8 @@ fn body(
         // Spawned children die with this node: a node dropped mid-body (its root cancelled)
         // must not leave them running, holding its frame's turn forever.
         let mut spawned = AbortAll(Vec::new());
+        let mut detached = AbortAll(Vec::new());
+        let mut detached_started = Vec::new();
         for (i, child) in node.children.iter().enumerate() {
             let child = Arc::new(child.clone());
             let mut child_ctx = ctx.clone();
@@ -385,6 +411,12 @@ fn body(
                 }
                 Spawner::TaskGroup => {
                     group.spawn(async move { Ok((i, in_this_task(child, child_ctx).await)) })
+                }
+                Spawner::Detached => {
+                    let (started_tx, started_rx) = oneshot::channel();
+                    let handle = transactional::spawn(run_node(child, child_ctx, Some(started_tx)));
+                    detached.0.push(handle.abort_handle());
+                    detached_started.push(started_rx);
                 }
                 Spawner::TransactionalSpawn | Spawner::TokioSpawn => {
                     let (ready_tx, ready_rx) = oneshot::channel();
@@ -445,6 +477,12 @@ fn body(
             .await?;
         }
         pause(&mut rng).await;
+        // Detached children: wait only until each has opened its savepoint; this frame's
+        // end then waits for them. (Dropped before this, this node aborts them.)
+        for started in detached_started {
+            let _ = started.await;
+        }
+        detached.0.clear();
         match node.ending {
             Ending::Ok => Ok(()),
             Ending::Err => Err(NodeError::Model),

@@ -30,7 +30,7 @@ use transactional::{Atomic, Database, DatabaseBuilder, Error};
 use transactional_tests::{Kind, TestDb};
 
 use super::{
-    body, case_range, cases, dooms, expected_rows, pause, quiet_model_panics, tree, AbortAll,
+    body, case_range, cases, dooms, expected_rows, pause, quiet_model_panics, tree_with, AbortAll,
     Ctx, Ending, Flavor, Node, NodeError, MODEL_PANIC,
 };
 
@@ -85,11 +85,31 @@ impl DbFlavour {
 
 /// The databases the cancellation tests choose from, case by case.
 pub(super) const FLAVOURS: [DbFlavour; 5] = [
-    DbFlavour { kind: Kind2::File, full: true, readers: 1 },
-    DbFlavour { kind: Kind2::File, full: true, readers: 2 },
-    DbFlavour { kind: Kind2::File, full: true, readers: 0 },
-    DbFlavour { kind: Kind2::File, full: false, readers: 1 },
-    DbFlavour { kind: Kind2::Memory, full: true, readers: 0 },
+    DbFlavour {
+        kind: Kind2::File,
+        full: true,
+        readers: 1,
+    },
+    DbFlavour {
+        kind: Kind2::File,
+        full: true,
+        readers: 2,
+    },
+    DbFlavour {
+        kind: Kind2::File,
+        full: true,
+        readers: 0,
+    },
+    DbFlavour {
+        kind: Kind2::File,
+        full: false,
+        readers: 1,
+    },
+    DbFlavour {
+        kind: Kind2::Memory,
+        full: true,
+        readers: 0,
+    },
 ];
 
 /// When the harness cuts the root short: drops its future (cancellation tests) or shuts its
@@ -261,7 +281,10 @@ pub(super) fn root_future(
         let hook = signals.hook_ran.clone();
         transactional::on_commit(move || hook.store(true, SeqCst))?;
         transactional::current()?
-            .execute("INSERT INTO kv(key, val) VALUES (?1, 0)", (commit_key(case),))
+            .execute(
+                "INSERT INTO kv(key, val) VALUES (?1, 0)",
+                (commit_key(case),),
+            )
             .await?;
         let result = AssertUnwindSafe(body(root, ctx, None)).catch_unwind().await;
         signals.body_ended.store(true, SeqCst);
@@ -316,7 +339,10 @@ pub(super) enum ReadSeen {
 async fn select_case_rows(case: u64) -> Result<BTreeSet<String>, Error> {
     let (from, to) = case_range(case);
     let rows = transactional::current()?
-        .query("SELECT key FROM kv WHERE key >= ?1 AND key < ?2", (from, to))
+        .query(
+            "SELECT key FROM kv WHERE key >= ?1 AND key < ?2",
+            (from, to),
+        )
         .await?;
     rows.iter().map(|r| r.get(0)).collect()
 }
@@ -401,7 +427,10 @@ pub(super) async fn marker_tx(db: Database, case: u64, hold_us: u16) -> Result<(
         .db(db)
         .run(async move {
             transactional::current()?
-                .execute("INSERT INTO kv(key, val) VALUES (?1, 0)", (marker_key(case),))
+                .execute(
+                    "INSERT INTO kv(key, val) VALUES (?1, 0)",
+                    (marker_key(case),),
+                )
                 .await?;
             let _ = tokio::task::spawn_blocking(|| ()).await;
             tokio::time::sleep(Duration::from_micros(u64::from(hold_us))).await;
@@ -426,7 +455,8 @@ async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
 
 fn raw_case_rows(path: &std::path::Path, case: u64) -> Result<BTreeSet<String>, String> {
     let conn = rusqlite::Connection::open(path).map_err(|e| format!("raw open: {e}"))?;
-    conn.busy_timeout(Duration::from_secs(3)).map_err(|e| e.to_string())?;
+    conn.busy_timeout(Duration::from_secs(3))
+        .map_err(|e| e.to_string())?;
     let (from, to) = case_range(case);
     let mut stmt = conn
         .prepare("SELECT key FROM kv WHERE key >= ?1 AND key < ?2")
@@ -440,14 +470,16 @@ fn raw_case_rows(path: &std::path::Path, case: u64) -> Result<BTreeSet<String>, 
 
 fn raw_begin_immediate(path: &std::path::Path) -> Result<(), String> {
     let conn = rusqlite::Connection::open(path).map_err(|e| format!("raw open: {e}"))?;
-    conn.busy_timeout(Duration::from_secs(3)).map_err(|e| e.to_string())?;
+    conn.busy_timeout(Duration::from_secs(3))
+        .map_err(|e| e.to_string())?;
     conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")
         .map_err(|e| format!("a raw connection cannot BEGIN IMMEDIATE (waited 3 s): {e}"))
 }
 
 fn raw_integrity(path: &std::path::Path) -> Result<(), String> {
     let conn = rusqlite::Connection::open(path).map_err(|e| format!("raw open: {e}"))?;
-    conn.busy_timeout(Duration::from_secs(3)).map_err(|e| e.to_string())?;
+    conn.busy_timeout(Duration::from_secs(3))
+        .map_err(|e| e.to_string())?;
     let verdict: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .map_err(|e| format!("integrity_check: {e}"))?;
@@ -457,7 +489,10 @@ fn raw_integrity(path: &std::path::Path) -> Result<(), String> {
 }
 
 /// The case's rows read through the library (a read-only transaction).
-pub(super) async fn library_case_rows(db: &Database, case: u64) -> Result<BTreeSet<String>, String> {
+pub(super) async fn library_case_rows(
+    db: &Database,
+    case: u64,
+) -> Result<BTreeSet<String>, String> {
     Atomic::new()
         .db(db.clone())
         .read_only(true)
@@ -761,7 +796,8 @@ async fn run_cancel_case(
     case: u64,
     root: Node,
     extras: &Extras,
-) -> Result<CaseReport, String> {
+    report: &mut CaseReport,
+) -> Result<(), String> {
     let violations = Arc::new(Mutex::new(Vec::new()));
     let ctx = Ctx {
         case,
@@ -772,7 +808,6 @@ async fn run_cancel_case(
     let root = Arc::new(root);
     let full = full_rows(case, &root);
     let signals = Signals::default();
-    let mut report = CaseReport::default();
 
     let readers: Vec<_> = extras
         .reads
@@ -805,7 +840,10 @@ async fn run_cancel_case(
     for reader in readers {
         reads.push(reader.await.map_err(|e| format!("reader task: {e}"))?);
     }
-    report.reads_ok = reads.iter().filter(|r| matches!(r, ReadSeen::Rows(_))).count() as u64;
+    report.reads_ok = reads
+        .iter()
+        .filter(|r| matches!(r, ReadSeen::Rows(_)))
+        .count() as u64;
     report.reads_dropped = reads.iter().filter(|r| **r == ReadSeen::Dropped).count() as u64;
 
     let rows = observed_rows(test, case).await?;
@@ -833,9 +871,11 @@ async fn run_cancel_case(
     check_read_only(&test.db, flavour.read_slots()).await?;
     check_write(test).await?;
     check_integrity(test).await?;
-    Ok(report)
+    Ok(())
 }
 
+/// Over all cases, passed or failed. `cut`: the root was cut short; `cut_while_ending`:
+/// after its body had returned (waiting for detached children, or for its COMMIT).
 #[derive(Default, Debug)]
 struct Tally {
     cases: u64,
@@ -847,6 +887,7 @@ struct Tally {
     blockers: u64,
     reads_ok: u64,
     reads_dropped: u64,
+    failed: u64,
 }
 
 /// `MODEL_CASES` (default 500) scaled by `num / den`, at least 1.
@@ -882,24 +923,24 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
         max_shrink_time: 60_000,
         ..ProptestConfig::default()
     };
-    proptest!(config, |(root in tree(), extras in extras())| {
+    proptest!(config, |(root in tree_with(true), extras in extras())| {
         let case = counter.fetch_add(1, SeqCst);
         let flavour = FLAVOURS[extras.flavour];
         let test = &dbs[extras.flavour];
         let _watch = watch(Duration::from_secs(60), || {
             format!("{flavor:?} case {case} on {flavour:?}\nextras: {extras:?}\ntree: {root:?}")
         });
+        let mut report = CaseReport::default();
         let result = runtime.block_on(async {
             tokio::time::timeout(
                 Duration::from_secs(20),
-                run_cancel_case(test, flavour, case, root.clone(), &extras),
+                run_cancel_case(test, flavour, case, root.clone(), &extras, &mut report),
             )
             .await
             .unwrap_or_else(|_| Err("hang: the case did not finish in 20 s".to_owned()))
         });
-        match &result {
-            Ok(report) => {
-                let mut t = tally.lock().unwrap();
+        {
+            let mut t = tally.lock().unwrap();
                 t.cases += 1;
                 t.per_flavour[extras.flavour] += 1;
                 t.cut += u64::from(report.cut);
@@ -909,7 +950,10 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
                 t.blockers += u64::from(extras.blocker.is_some());
                 t.reads_ok += report.reads_ok;
                 t.reads_dropped += report.reads_dropped;
-            }
+                t.failed += u64::from(result.is_err());
+        }
+        match &result {
+            Ok(()) => {}
             Err(why) if keep_going() => {
                 failures.add(why, || format!("{flavor:?} case {case} on {flavour:?}: {why}\n      extras: {extras:?}\n      tree: {root:?}"));
                 return Ok(());
@@ -926,7 +970,10 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
     });
     let t = tally.into_inner().unwrap();
     eprintln!("model cancellation {flavor:?}: {t:?} (flavours: {FLAVOURS:?})");
-    failures.finish(&format!("model cancellation {flavor:?}"), counter.into_inner());
+    failures.finish(
+        &format!("model cancellation {flavor:?}"),
+        counter.into_inner(),
+    );
 }
 
 /// Roots cut short at random moments — during the body, while waiting for their children

@@ -25,10 +25,11 @@ use transactional_tests::{Kind, TestDb};
 
 use super::adverse::{
     all_or_none, cases_for, check_integrity, check_raw_writable, check_read_only, check_reads,
-    check_root_result, check_write, cut_moment, extras, full_rows, marker_tx, observed_rows,
-    keep_going, root_future, run_read_tx, watch, Failures, DbFlavour, Extras, Kind2, ReadSeen, RootResult, Signals,
+    check_root_result, check_write, cut_moment, extras, full_rows, keep_going, marker_tx,
+    observed_rows, root_future, run_read_tx, watch, DbFlavour, Extras, Failures, Kind2, ReadSeen,
+    RootResult, Signals,
 };
-use super::{quiet_model_panics, tree, AbortAll, Ctx, Node, NodeError};
+use super::{quiet_model_panics, tree_with, AbortAll, Ctx, Node, NodeError};
 
 #[derive(Clone, Copy, Debug)]
 enum How {
@@ -58,13 +59,15 @@ fn stop() -> impl Strategy<Value = Stop> {
         prop_oneof![2 => Just(true), 1 => Just(false)],
         0usize..=2,
     )
-        .prop_map(|(two_workers, one_blocking_thread, how, full, readers)| Stop {
-            two_workers,
-            one_blocking_thread,
-            how,
-            full,
-            readers,
-        })
+        .prop_map(
+            |(two_workers, one_blocking_thread, how, full, readers)| Stop {
+                two_workers,
+                one_blocking_thread,
+                how,
+                full,
+                readers,
+            },
+        )
 }
 
 #[derive(Default, Debug)]
@@ -186,7 +189,10 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
             "the same Database after the shutdown",
             marker_tx(test.db.clone(), case, extras.marker_hold_us).await,
         );
-        note("the same Database after the shutdown", check_write(&test).await);
+        note(
+            "the same Database after the shutdown",
+            check_write(&test).await,
+        );
         note(
             "after a write transaction on the same Database",
             check_raw_writable(&test).await,
@@ -276,7 +282,9 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
     let failed = runtime.block_on(async {
         tokio::time::timeout(Duration::from_secs(20), checks)
             .await
-            .unwrap_or_else(|_| vec!["hang: the checks after the shutdown took over 20 s".to_owned()])
+            .unwrap_or_else(|_| {
+                vec!["hang: the checks after the shutdown took over 20 s".to_owned()]
+            })
     });
     if failed.is_empty() {
         Ok(report)
@@ -319,7 +327,7 @@ fn model_runtime_shut_down_mid_case() {
         max_shrink_time: 60_000,
         ..ProptestConfig::default()
     };
-    proptest!(config, |(root in tree(), extras in extras(), stop in stop())| {
+    proptest!(config, |(root in tree_with(true), extras in extras(), stop in stop())| {
         let case = counter.fetch_add(1, SeqCst);
         let _watch = watch(Duration::from_secs(60), || {
             format!("shutdown case {case}, {stop:?}\nextras: {extras:?}\ntree: {root:?}")
