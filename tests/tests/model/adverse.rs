@@ -981,18 +981,106 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
 /// (`synchronous = FULL`) — beside read-only transactions on reader connections that are
 /// dropped at random too. Two workers, one blocking thread.
 ///
-/// Expected to fail on the runtime as of 87a82c9 (see RELIABILITY.md / the commit message):
-/// a cancelled off-thread COMMIT commits the next transaction's marker row, or commits
-/// the root without running its hook.
+/// `MODEL_CASES` × 2/5 cases (default 200).
+///
+/// Expected to fail on the runtime as of 87a82c9 (about 1 case in 10): a root dropped while
+/// its off-thread COMMIT queues lets that COMMIT run later, inside the next transaction ("the
+/// marker row of the failed transaction after the root was committed"; a read-only
+/// transaction on the writer failing with "cannot commit - no transaction is active" or "no
+/// such savepoint"); a root dropped while its COMMIT runs commits without running its hook
+/// ("the root committed (its rows are there) but its on_commit hook never ran").
 #[test]
 fn model_cancelled_roots() {
-    run_cancellations(Flavor::TwoWorkers, cases_for(3, 10));
+    run_cancellations(Flavor::TwoWorkers, cases_for(2, 5));
 }
 
-/// The same on a single-threaded runtime (one blocking thread), with a tenth of the cases.
+/// The same on a single-threaded runtime (one blocking thread), with a tenth of the cases
+/// (default 50).
 ///
 /// Expected to fail on the runtime as of 87a82c9, like `model_cancelled_roots`.
 #[test]
 fn model_cancelled_roots_single_threaded() {
     run_cancellations(Flavor::OneThread, cases_for(1, 10));
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixed cases: one shape each of the failures the random search finds, run many times.
+
+fn run_fixed_cancel(root: Node, extras: Extras, runs: u64) {
+    quiet_model_panics();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let flavour = FLAVOURS[extras.flavour];
+    let test = runtime.block_on(TestDb::with_builder(flavour.kind(), flavour.builder()));
+    let failures = Failures::default();
+    for case in 0..runs {
+        let _watch = watch(Duration::from_secs(60), || format!("fixed case {case}"));
+        let mut report = CaseReport::default();
+        let result = runtime.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                run_cancel_case(&test, flavour, case, root.clone(), &extras, &mut report),
+            )
+            .await
+            .unwrap_or_else(|_| Err("hang: the case did not finish in 20 s".to_owned()))
+        });
+        if let Err(why) = result {
+            failures.add(&why, || format!("run {case} on {flavour:?}: {why}"));
+        }
+    }
+    failures.finish("fixed case", runs);
+}
+
+fn one_row_root() -> Node {
+    use super::{Prop::*, Spawner::*};
+    super::node(Nested, Inline, Ending::Ok, vec![])
+}
+
+/// The root is dropped while its COMMIT waits for the single blocking thread
+/// (`synchronous = FULL`, the thread kept busy for 5 ms): the COMMIT must not run later,
+/// inside the next transaction (which would commit that transaction's marker row).
+///
+/// Expected to fail on the runtime as of 87a82c9 (every run): "the marker row of the failed
+/// transaction after the root was committed".
+#[test]
+fn regression_root_dropped_while_its_commit_queues() {
+    run_fixed_cancel(
+        one_row_root(),
+        Extras {
+            flavour: 0,
+            cut: Cut::AtEndYields(0),
+            blocker: Some(Blocker {
+                at_end: true,
+                ms: 5,
+            }),
+            reads: vec![],
+            marker_hold_us: 0,
+        },
+        20,
+    );
+}
+
+/// The root is dropped a few yields into its off-thread COMMIT (`synchronous = FULL`, the
+/// blocking thread free): whether it committed or not, the hook runs iff it committed.
+///
+/// Expected to fail on the runtime as of 87a82c9 (every run): "the root committed (its rows
+/// are there) but its on_commit hook never ran" (the dropped frame's ROLLBACK waits for the
+/// COMMIT, fails, and drops the hooks).
+#[test]
+fn regression_root_dropped_while_its_commit_runs() {
+    run_fixed_cancel(
+        one_row_root(),
+        Extras {
+            flavour: 0,
+            cut: Cut::AtEndYields(3),
+            blocker: None,
+            reads: vec![],
+            marker_hold_us: 0,
+        },
+        20,
+    );
 }

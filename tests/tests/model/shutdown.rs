@@ -361,3 +361,50 @@ fn model_runtime_shut_down_mid_case() {
     eprintln!("model runtime shutdown: {t:?}");
     failures.finish("model runtime shutdown", counter.into_inner());
 }
+
+/// The runtime is dropped while the root waits, at its end, for a detached child's
+/// savepoint, beside a read-only transaction whose spawned savepoint holds its turn: no
+/// connection may be given back inside a transaction.
+///
+/// Expected to fail on the runtime as of 87a82c9: "right after the shutdown: a raw
+/// connection cannot BEGIN IMMEDIATE (waited 3 s): database is locked" and (some runs)
+/// "a read-only transaction failed: sqlite: cannot start a transaction within a
+/// transaction (in `BEGIN DEFERRED`)".
+#[test]
+fn regression_runtime_dropped_while_frames_wait_for_children() {
+    use super::adverse::{Cut, Nest, ReadEnding, ReadTx};
+    use super::{Ending, Prop::*, Spawner::*};
+    quiet_model_panics();
+    let mut child = super::node(Nested, Detached, Ending::Ok, vec![]);
+    child.before = 2;
+    child.after = 2;
+    let root = super::node(Nested, Inline, Ending::Ok, vec![child]);
+    let extras = Extras {
+        flavour: 0,
+        cut: Cut::AtEndYields(0),
+        blocker: None,
+        reads: vec![ReadTx {
+            start: 0,
+            reads: 2,
+            nest: Nest::Spawned,
+            ending: ReadEnding::Ok,
+            seed: 7,
+        }],
+        marker_hold_us: 0,
+    };
+    let stop = Stop {
+        two_workers: true,
+        one_blocking_thread: true,
+        how: How::Drop,
+        full: false,
+        readers: 1,
+    };
+    for case in 0..10 {
+        let _watch = watch(Duration::from_secs(60), || {
+            format!("fixed shutdown case {case}")
+        });
+        if let Err(why) = run_shutdown_case(case, root.clone(), &extras, stop) {
+            panic!("run {case}: {why}");
+        }
+    }
+}
