@@ -15,6 +15,15 @@
 //!
 //! `MODEL_CASES` sets the number of cases per database kind (default 500);
 //! a failing case prints its tree and seed, and proptest shrinks it.
+//!
+//! The same trees also run under adverse conditions (`model/adverse.rs`,
+//! `model/shutdown.rs`, checked by `model/checks.rs`): roots cut short at random moments,
+//! also while they end (waiting for detached children, or for a COMMIT on the blocking
+//! thread under `synchronous = FULL`), beside read-only transactions on reader
+//! connections, with a single blocking thread, and in runtimes shut down mid-case.
+//! `MODEL_CASES` scales those tests too; `MODEL_KEEP_GOING=1` makes them run every case
+//! and print how many failed in each way instead of stopping at the first;
+//! `PROPTEST_RNG_SEED=<n>` replays the same trees (not the same timing).
 
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
@@ -790,6 +799,9 @@ fn regression_spawned_children_cancelled_in_turn_order() {
 
 #[path = "model/adverse.rs"]
 mod adverse;
+
+#[path = "model/checks.rs"]
+mod checks;
 
 #[path = "model/shutdown.rs"]
 mod shutdown;

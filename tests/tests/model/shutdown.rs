@@ -24,10 +24,12 @@ use tokio::sync::oneshot;
 use transactional_tests::{Kind, TestDb};
 
 use super::adverse::{
-    all_or_none, cases_for, check_integrity, check_raw_writable, check_read_only, check_reads,
-    check_root_result, check_write, cut_moment, extras, full_rows, keep_going, marker_tx,
-    observed_rows, root_future, run_read_tx, watch, DbFlavour, Extras, Failures, Kind2, ReadSeen,
-    RootResult, Signals,
+    cases_for, cut_moment, extras, full_rows, marker_tx, root_future, run_read_tx, DbFlavour,
+    Extras, Kind2, ReadSeen, RootResult, Signals,
+};
+use super::checks::{
+    all_or_none, check_integrity, check_raw_writable, check_read_only, check_reads,
+    check_root_result, check_write, keep_going, observed_rows, watch, Failures,
 };
 use super::{quiet_model_panics, tree_with, AbortAll, Ctx, Node, NodeError};
 
