@@ -51,6 +51,34 @@ impl TestDb {
         test
     }
 
+    /// A fresh database of `kind` opened with `builder`, with the same `kv` table as `new`.
+    pub async fn with_builder(kind: Kind, builder: transactional::DatabaseBuilder) -> TestDb {
+        let (db, path, dir) = match kind {
+            Kind::File => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let path = dir.path().join("test.db");
+                let db = builder.open(&path).await.expect("open file database");
+                (db, Some(path), Some(dir))
+            }
+            Kind::Memory => {
+                let db = builder
+                    .open_in_memory()
+                    .await
+                    .expect("open in-memory database");
+                (db, None, None)
+            }
+        };
+        let test = TestDb {
+            db,
+            path,
+            _dir: dir,
+        };
+        test.exec("CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
+            .await
+            .expect("create kv");
+        test
+    }
+
     /// The same file opened again with other settings; the old handle is dropped.
     pub async fn reopen_with(self, builder: transactional::DatabaseBuilder) -> TestDb {
         let path = self.path.clone().expect("reopen needs a file database");

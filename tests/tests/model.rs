@@ -15,6 +15,15 @@
 //!
 //! `MODEL_CASES` sets the number of cases per database kind (default 500);
 //! a failing case prints its tree and seed, and proptest shrinks it.
+//!
+//! The same trees also run under adverse conditions (`model/adverse.rs`,
+//! `model/shutdown.rs`, checked by `model/checks.rs`): roots cut short at random moments,
+//! also while they end (waiting for detached children, or for a COMMIT on the blocking
+//! thread under `synchronous = FULL`), beside read-only transactions on reader
+//! connections, with a single blocking thread, and in runtimes shut down mid-case.
+//! `MODEL_CASES` scales those tests too; `MODEL_KEEP_GOING=1` makes them run every case
+//! and print how many failed in each way instead of stopping at the first;
+//! `PROPTEST_RNG_SEED=<n>` replays the same trees (not the same timing).
 
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
@@ -46,6 +55,10 @@ enum Spawner {
     TaskGroup,
     TransactionalSpawn,
     TokioSpawn,
+    /// `transactional::spawn`ed and never joined: the parent only waits until the child's
+    /// savepoint is open, right before it returns, so the parent's end waits for it (only
+    /// in the adverse-conditions tests; always `Nested`, never `Cancel`).
+    Detached,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,15 +83,16 @@ struct Node {
     children: Vec<Node>,
 }
 
-fn leaf() -> impl Strategy<Value = Node> {
+fn leaf(detached: bool) -> impl Strategy<Value = Node> {
     (
         prop_oneof![9 => Just(Prop::Nested), 1 => Just(Prop::Join)],
         prop_oneof![
-            Just(Spawner::Inline),
-            Just(Spawner::JoinAll),
-            Just(Spawner::TaskGroup),
-            Just(Spawner::TransactionalSpawn),
-            Just(Spawner::TokioSpawn),
+            5 => Just(Spawner::Inline),
+            5 => Just(Spawner::JoinAll),
+            5 => Just(Spawner::TaskGroup),
+            5 => Just(Spawner::TransactionalSpawn),
+            5 => Just(Spawner::TokioSpawn),
+            if detached { 3 } else { 0 } => Just(Spawner::Detached),
         ],
         prop_oneof![
             10 => Just(Ending::Ok),
@@ -93,12 +107,18 @@ fn leaf() -> impl Strategy<Value = Node> {
     )
         .prop_map(|(prop, spawner, ending, before, after, pause_seed)| Node {
             // Joined nodes fail half as often: each failure dooms the whole transaction.
-            ending: if prop == Prop::Join && pause_seed % 2 == 0 {
+            ending: if (prop == Prop::Join && pause_seed % 2 == 0)
+                || (spawner == Spawner::Detached && ending == Ending::Cancel)
+            {
                 Ending::Ok
             } else {
                 ending
             },
-            prop,
+            prop: if spawner == Spawner::Detached {
+                Prop::Nested
+            } else {
+                prop
+            },
             spawner,
             before,
             after,
@@ -109,14 +129,21 @@ fn leaf() -> impl Strategy<Value = Node> {
 
 /// Trees of depth up to 5 with up to 8 children per node.
 fn tree() -> impl Strategy<Value = Node> {
-    leaf()
-        .prop_recursive(4, 96, 4, |inner| {
-            (leaf(), prop::collection::vec(inner, 1..=8)).prop_map(|(mut node, children)| {
-                if node.ending != Ending::TimeoutOption {
-                    node.children = children;
-                }
-                node
-            })
+    tree_with(false)
+}
+
+/// `tree()`, with `Spawner::Detached` children if `detached`.
+fn tree_with(detached: bool) -> impl Strategy<Value = Node> {
+    leaf(detached)
+        .prop_recursive(4, 96, 4, move |inner| {
+            (leaf(detached), prop::collection::vec(inner, 1..=8)).prop_map(
+                |(mut node, children)| {
+                    if node.ending != Ending::TimeoutOption {
+                        node.children = children;
+                    }
+                    node
+                },
+            )
         })
         .prop_map(|mut root| {
             root.prop = Prop::Nested;
@@ -346,8 +373,14 @@ fn body(
     ready: Option<oneshot::Sender<()>>,
 ) -> BoxFuture<'static, Result<(), NodeError>> {
     Box::pin(async move {
+        let mut ready = ready;
         let mut rng = fastrand::Rng::with_seed(node.pause_seed);
         let tx = transactional::current()?;
+        if node.spawner == Spawner::Detached {
+            if let Some(started) = ready.take() {
+                let _ = started.send(()); // this frame is open: the parent may return now
+            }
+        }
         if tx.depth() != ctx.depth {
             ctx.violation(format!(
                 "runs at depth {} instead of {}",
@@ -370,6 +403,11 @@ fn body(
         let mut handles = Vec::new();
         let mut together = Vec::new();
         let mut inline = Vec::new();
+        // Spawned children die with this node: a node dropped mid-body (its root cancelled)
+        // must not leave them running, holding its frame's turn forever.
+        let mut spawned = AbortAll(Vec::new());
+        let mut detached = AbortAll(Vec::new());
+        let mut detached_started = Vec::new();
         for (i, child) in node.children.iter().enumerate() {
             let child = Arc::new(child.clone());
             let mut child_ctx = ctx.clone();
@@ -383,6 +421,12 @@ fn body(
                 Spawner::TaskGroup => {
                     group.spawn(async move { Ok((i, in_this_task(child, child_ctx).await)) })
                 }
+                Spawner::Detached => {
+                    let (started_tx, started_rx) = oneshot::channel();
+                    let handle = transactional::spawn(run_node(child, child_ctx, Some(started_tx)));
+                    detached.0.push(handle.abort_handle());
+                    detached_started.push(started_rx);
+                }
                 Spawner::TransactionalSpawn | Spawner::TokioSpawn => {
                     let (ready_tx, ready_rx) = oneshot::channel();
                     let cancel = child.ending == Ending::Cancel;
@@ -392,6 +436,7 @@ fn body(
                     } else {
                         transactional::spawn(fut)
                     };
+                    spawned.0.push(handle.abort_handle());
                     handles.push((i, handle, cancel.then_some(ready_rx)));
                 }
             }
@@ -441,6 +486,12 @@ fn body(
             .await?;
         }
         pause(&mut rng).await;
+        // Detached children: wait only until each has opened its savepoint; this frame's
+        // end then waits for them. (Dropped before this, this node aborts them.)
+        for started in detached_started {
+            let _ = started.await;
+        }
+        detached.0.clear();
         match node.ending {
             Ending::Ok => Ok(()),
             Ending::Err => Err(NodeError::Model),
@@ -454,6 +505,17 @@ fn body(
             Ending::TimeoutOption => std::future::pending().await, // until the option expires
         }
     })
+}
+
+/// Aborts the tasks it names when dropped (a no-op for tasks that already ended).
+struct AbortAll(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortAll {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
 }
 
 /// Silences the panics the model makes on purpose; any other panic still reports.
@@ -730,3 +792,16 @@ fn regression_spawned_children_cancelled_in_turn_order() {
         ],
     ));
 }
+
+// ---------------------------------------------------------------------------------------
+// The model under adverse conditions: roots cancelled while they end, `synchronous = FULL`,
+// reader connections, one blocking thread, runtimes shut down mid-case.
+
+#[path = "model/adverse.rs"]
+mod adverse;
+
+#[path = "model/checks.rs"]
+mod checks;
+
+#[path = "model/shutdown.rs"]
+mod shutdown;
