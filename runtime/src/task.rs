@@ -169,7 +169,7 @@ where
     /// empty. A child's panic resumes here.
     pub async fn join_next(&mut self) -> Option<Result<T, E>> {
         let joined = self.tasks.join_next().await?;
-        Some(unwrap_joined(joined).1)
+        Some(unwrap_joined(joined).await.1)
     }
 
     /// Waits for every task; `Ok` holds their values in spawn order. The first error
@@ -188,8 +188,8 @@ where
                 Ok(joined) => joined,
                 Err(err) => {
                     self.tasks.shutdown().await;
-                    let _ = unwrap_joined::<(usize, Result<T, E>)>(Err(err));
-                    unreachable!("unwrap_joined resumes or panics on every JoinError");
+                    let _ = unwrap_joined::<(usize, Result<T, E>)>(Err(err)).await;
+                    unreachable!("unwrap_joined resumes a panic or never returns");
                 }
             };
             match result {
@@ -211,12 +211,14 @@ where
     }
 }
 
-/// A child's panic resumes in the joining task; a child cancelled from outside the group
-/// can only mean the runtime is shutting down.
-fn unwrap_joined<R>(joined: Result<R, JoinError>) -> R {
+/// A child's panic resumes in the joining task. A child cancelled from outside the group
+/// can only mean that the runtime is shutting down (the group hands out no abort handles):
+/// then the joining task is about to be dropped too, and it waits for that rather than
+/// panicking inside the library or inventing an error of the caller's type.
+async fn unwrap_joined<R>(joined: Result<R, JoinError>) -> R {
     match joined {
         Ok(value) => value,
         Err(err) if err.is_panic() => resume_unwind(err.into_panic()),
-        Err(err) => panic!("a TaskGroup task was cancelled outside the group: {err}"),
+        Err(_) => std::future::pending().await,
     }
 }
