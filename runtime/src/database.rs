@@ -160,6 +160,9 @@ impl DatabaseBuilder {
 
     /// Runs `init` on every connection (the writer and each reader) once it is configured:
     /// register SQL functions, collations, a trace hook, … Runs on a blocking thread.
+    ///
+    /// The library then installs its own authorizer and commit hook on the connection (they
+    /// keep transaction control with the library), replacing any that `init` set.
     pub fn on_open(
         mut self,
         init: impl Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync + 'static,

@@ -296,7 +296,7 @@ impl Atomic {
     /// `asked` is when the frame was asked for, if tracing wants the time spent waiting
     /// for the turn (or the writer lock) recorded on the span.
     async fn run_in_frame<F, T, E>(
-        self,
+        &self,
         guard: FrameGuard,
         asked: Option<Instant>,
         body: F,
@@ -348,7 +348,7 @@ impl Atomic {
     /// `Join`: the body runs in the enclosing frame; any failure dooms the transaction. A
     /// `read_only` joined body may only read, whatever the frame it joins may do.
     async fn run_joined<F, T, E>(
-        self,
+        &self,
         current: Current,
         body: F,
         deadline: Option<Deadline>,

@@ -56,10 +56,7 @@ impl Atomic {
             let outcome = match self.open(plan, deadline).await {
                 Ok(guard) => {
                     let txn = guard.frame().txn.clone();
-                    let result = self
-                        .clone()
-                        .run_in_frame(guard, asked, make_body(), deadline)
-                        .await;
+                    let result = self.run_in_frame(guard, asked, make_body(), deadline).await;
                     let transient = match &result {
                         Ok(_) => false,
                         Err(err) => classify(err)

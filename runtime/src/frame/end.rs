@@ -182,7 +182,8 @@ impl Ending {
                 parent.hooks.extend(hooks);
                 None
             }
-            (None, true) => Some(Committed::new(hooks, frame.id)),
+            (None, true) if !hooks.is_empty() => Some(Committed::new(hooks, frame.id)),
+            (None, true) => None,
             // Rolled back: the hooks of this frame and its released children are dropped.
             (_, false) => None,
         };

@@ -109,25 +109,31 @@ fn next_frame_id() -> u64 {
 impl Frame {
     /// Waits for this frame's turn so that a statement can run in it.
     pub(crate) async fn turn(&self) -> Result<tokio::sync::MutexGuard<'_, ()>> {
-        crate::context::check_not_waiting_on_descendant(self)?;
         // Uncontended, take the turn without `.await`: tokio's `lock()` spends the task's
         // cooperative budget and, every ~40 nested calls, forces a yield that wakes the other
         // worker thread, which may then steal the task. `try_lock` fails while anyone is
         // queued (tokio hands released permits to waiters first), so FIFO order is kept.
+        // A free turn cannot be a wait on ourselves: the chain is checked only when it is
+        // taken.
         let turn = match self.turn.try_lock() {
             Ok(turn) => turn,
-            Err(_) => self.wait_for_turn().await?,
+            Err(_) => {
+                crate::context::check_not_waiting_on_descendant(self)?;
+                self.wait_for_turn().await?
+            }
         };
         self.check_usable()?;
         Ok(turn)
     }
 
     async fn owned_turn(self: &Arc<Self>) -> Result<OwnedMutexGuard<()>> {
-        crate::context::check_not_waiting_on_descendant(self)?;
         // Uncontended, without `.await` (see `turn`).
         let turn = match self.turn.clone().try_lock_owned() {
             Ok(turn) => turn,
-            Err(_) => self.wait_for_owned_turn().await?,
+            Err(_) => {
+                crate::context::check_not_waiting_on_descendant(self)?;
+                self.wait_for_owned_turn().await?
+            }
         };
         self.check_usable()?;
         Ok(turn)
