@@ -615,3 +615,58 @@ async fn a_busy_reader_does_not_block_the_executor() {
     assert_eq!(test.kv().await, table([("committed", 1)]));
     test.assert_healthy().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// The wait of a frame's end for its children is bounded too.
+
+/// A frame ends only after every savepoint opened under it has ended; a child that never
+/// ends (it awaits something that never comes) used to keep its parent's end waiting
+/// forever. Expected with `.turn_wait(..)`: the end fails with `Error::Busy` naming the child
+/// savepoint and where it was opened; nothing is committed; once the child is gone, the
+/// transaction has rolled back and the database works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_whose_child_never_ends_gets_busy_naming_the_child() {
+    let test = TestDb::new(Kind::File)
+        .await
+        .reopen_with(Database::builder().turn_wait(Duration::from_millis(200)))
+        .await;
+    let started = Instant::now();
+    let (child_tx, child_rx) = tokio::sync::oneshot::channel();
+    let outer = Atomic::new().db(test.db.clone()).run(async move {
+        insert("outer").await?;
+        let child = transactional::spawn(Atomic::new().name("stuck_child").run(async {
+            insert("child").await?;
+            std::future::pending::<()>().await;
+            Ok::<_, Error>(())
+        }));
+        // Let the child open its savepoint, then leave without waiting for it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = child_tx.send(child);
+        Ok::<_, Error>(())
+    });
+    let result = bounded(Duration::from_secs(5), outer)
+        .await
+        .expect("the end waited for the child forever");
+    let Err(Error::Busy { detail, .. }) = &result else {
+        panic!("expected Busy naming the child, got {result:?}");
+    };
+    assert!(detail.contains("stuck_child"), "{detail}");
+    assert!(detail.contains("opened at"), "{detail}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // The child goes away: the transaction rolls back behind it.
+    child_rx.await.unwrap().abort();
+    let mut rows = test.kv().await;
+    for _ in 0..100 {
+        if rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        rows = test.kv().await;
+    }
+    assert_eq!(rows, table([]));
+    test.assert_healthy().await;
+}

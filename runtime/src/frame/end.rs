@@ -88,20 +88,29 @@ impl FrameGuard {
     }
 }
 
-/// Waits for the frame's own turn: for its children to end. Boxed and out of line, so that
-/// only a frame whose children are still running pays for it.
+/// Waits for the frame's own turn: for its children to end. Bounded like every turn wait
+/// (`turn_wait`, an error naming the child that holds it) and by the frame's `timeout`.
+/// Boxed and out of line, so that only a frame whose children are still running pays for it.
 #[inline(never)]
 fn wait_for_children(
     frame: &Arc<Frame>,
     deadline: Option<Deadline>,
 ) -> BoxFuture<'static, Result<OwnedMutexGuard<()>>> {
     let wait = frame.turn.clone().lock_owned();
+    let frame = frame.clone();
     Box::pin(async move {
-        match crate::wait::until(deadline.map(|d| d.at), wait).await {
+        let turn_wait = Instant::now() + frame.txn.db.inner.turn_wait;
+        let timeout_first = deadline.is_some_and(|d| d.at <= turn_wait);
+        let until = match deadline {
+            Some(d) if timeout_first => d.at,
+            _ => turn_wait,
+        };
+        match crate::wait::until(Some(until), wait).await {
             Ok(turn) => Ok(turn),
-            Err(_) => Err(Error::Timeout(
-                deadline.expect("only a deadline elapses").limit,
+            Err(_) if timeout_first => Err(Error::Timeout(
+                deadline.expect("timeout_first has a deadline").limit,
             )),
+            Err(_) => Err(frame.waited_too_long()),
         }
     })
 }

@@ -162,7 +162,7 @@ impl Frame {
         })
     }
 
-    fn waited_too_long(&self) -> Error {
+    pub(super) fn waited_too_long(&self) -> Error {
         let holder = *self.holder.lock().unwrap_or_else(|p| p.into_inner());
         let holder = match holder {
             Some(h) => {
