@@ -1,7 +1,7 @@
 //! What `#[transactional]` expands to. Not public API: paths here may change in any release.
 
 pub use crate::atomic::{Atomic, Isolation, Propagation};
-pub use crate::conn::Begin;
+pub use crate::backend::sqlite::conn::Begin;
 pub use crate::task::{spawn, spawn_local};
 pub use ::core::time::Duration;
 

@@ -42,26 +42,24 @@
 //! See the README for the problem this solves, the guarantee, and the options.
 
 mod atomic;
-mod checkpoint;
-mod conn;
+mod backend;
 mod context;
 mod database;
 mod error;
 mod frame;
 mod hooks;
-mod readers;
 mod task;
 mod tx;
 mod wait;
-mod writer;
 
 #[doc(hidden)]
 pub mod __private;
 
 pub use atomic::{atomic, Atomic, Isolation, Propagation};
-pub use conn::Begin;
+pub use backend::sqlite::conn::Begin;
+pub use backend::sqlite::open::DatabaseBuilder;
 pub use context::current;
-pub use database::{AsDatabase, Database, DatabaseBuilder};
+pub use database::{AsDatabase, Database};
 pub use error::{Error, Result};
 pub use hooks::on_commit;
 pub use task::{spawn, spawn_local, TaskGroup};

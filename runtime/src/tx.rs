@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rusqlite::types::{FromSql, FromSqlError, Value, ValueRef};
 use rusqlite::{Connection, Params, Statement};
 
-use crate::conn::{is_library_statement, ConnGuard};
+use crate::backend::sqlite::conn::{is_library_statement, ConnGuard};
 use crate::context::Current;
 use crate::database::Database;
 use crate::error::{Error, Result};

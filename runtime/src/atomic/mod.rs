@@ -15,7 +15,7 @@ use futures_util::future::{BoxFuture, Either};
 use futures_util::FutureExt;
 use tracing::Instrument;
 
-use crate::conn::Begin;
+use crate::backend::sqlite::conn::Begin;
 use crate::context::{self, Current};
 use crate::database::Database;
 use crate::error::{Error, Result};

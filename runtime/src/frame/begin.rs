@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use super::{next_frame_id, Frame, FrameGuard, FrameSpec, Hold, Txn};
-use crate::conn::{Begin, Conn};
+use crate::backend::sqlite::conn::{Begin, Conn};
 use crate::context::Current;
 use crate::database::Database;
 use crate::error::{Error, Result};
@@ -21,15 +21,16 @@ impl FrameGuard {
         outer: Option<&Current>,
     ) -> Result<FrameGuard> {
         let id = next_frame_id();
-        if spec.read_only && db.inner.readers.is_some() {
+        if spec.read_only && db.inner.sqlite().readers.is_some() {
             let lease = db.lease_reader().await?;
-            crate::readers::begin_read(db, &lease.conn).await?;
+            crate::backend::sqlite::readers::begin_read(db, &lease.conn).await?;
             let conn = lease.conn.clone();
             return Ok(Self::root(id, db, conn, Hold::Reader(lease), spec, outer));
         }
         let opened_at = spec.opened_at.unwrap_or(std::panic::Location::caller());
-        let writer_lock = crate::writer::acquire(db, id, spec.name, opened_at).await?;
-        let conn = db.inner.writer.clone();
+        let writer_lock =
+            crate::backend::sqlite::writer::acquire(db, id, spec.name, opened_at).await?;
+        let conn = db.inner.sqlite().writer.clone();
         // A transaction of an earlier owner may have been abandoned on it: repair first.
         conn.lock().repair();
         // A read-only transaction never needs the write lock, even on the writer.
@@ -38,7 +39,7 @@ impl FrameGuard {
         } else {
             begin
         };
-        crate::writer::begin(db, &conn, begin.sql()).await?;
+        crate::backend::sqlite::writer::begin(db, &conn, begin.sql()).await?;
         let hold = Hold::WriterLock(writer_lock);
         Ok(Self::root(id, db, conn, hold, spec, outer))
     }
@@ -89,7 +90,7 @@ pub(crate) fn check_no_self_wait(db: &Database, read_only: bool, current: &Curre
         crate::context::chain(current)
             .filter(|f| f.depth == 0 && f.txn.db.same_as(db) && !f.is_closed())
     };
-    let uses_reader = read_only && db.inner.readers.is_some();
+    let uses_reader = read_only && db.inner.sqlite().readers.is_some();
     if !uses_reader {
         if let Some(root) = on_db().find(|f| f.txn.on_writer) {
             return Err(Error::Unsupported(format!(

@@ -17,7 +17,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::OwnedMutexGuard;
 
 use super::{Frame, FrameGuard, Hold};
-use crate::conn::{ConnGuard, SavepointSql};
+use crate::backend::sqlite::conn::{ConnGuard, SavepointSql};
 use crate::error::{Error, Result};
 use crate::hooks::Committed;
 
@@ -128,7 +128,7 @@ impl Ending {
         let txn = &self.frame.txn;
         self.frame.depth == 0
             && txn.on_writer
-            && txn.db.inner.commit_off_thread
+            && txn.db.inner.sqlite().commit_off_thread
             && !txn.rollback_only.load(Ordering::Acquire)
             && !txn.aborted.load(Ordering::Acquire)
     }

@@ -31,11 +31,11 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::BoxFuture;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::conn::{Conn, ConnGuard, SavepointSql};
+use crate::backend::sqlite::conn::{Conn, ConnGuard, SavepointSql};
+use crate::backend::sqlite::readers::ReaderLease;
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::hooks::Hooks;
-use crate::readers::ReaderLease;
 
 /// One open transaction: what its frames share.
 pub(crate) struct Txn {
@@ -90,7 +90,7 @@ enum Hold {
     /// A savepoint holds its parent's turn.
     ParentTurn(#[allow(dead_code)] OwnedMutexGuard<()>),
     /// A root write transaction holds the database's writer lock.
-    WriterLock(#[allow(dead_code)] crate::writer::WriterHold),
+    WriterLock(#[allow(dead_code)] crate::backend::sqlite::writer::WriterHold),
     /// A root read-only transaction holds a reader connection.
     Reader(#[allow(dead_code)] ReaderLease),
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use tokio::sync::OwnedMutexGuard;
 
-use crate::conn::Conn;
-use crate::database::{Database, WriterHolder};
+use super::WriterHolder;
+use crate::backend::sqlite::conn::Conn;
+use crate::database::Database;
 use crate::error::{Error, Result};
 
 /// The write lock of a database, held by one outermost write transaction.
@@ -24,11 +25,12 @@ impl Drop for WriterHold {
     fn drop(&mut self) {
         // Before `_guard` releases the lock: the next holder gets a connection outside any
         // transaction (an abandoned one is rolled back here)...
-        self.db.inner.writer.hand_back();
+        self.db.inner.sqlite().writer.hand_back();
         // ...and its record of who holds the lock is never erased by this one.
         *self
             .db
             .inner
+            .sqlite()
             .writer_holder
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = None;
@@ -42,14 +44,15 @@ pub(crate) async fn acquire(
     name: Option<&'static str>,
     opened_at: &'static Location<'static>,
 ) -> Result<WriterHold> {
-    let lock = db.inner.writer_lock.clone();
+    let lock = db.inner.sqlite().writer_lock.clone();
     let guard = match lock.clone().try_lock_owned() {
         Ok(guard) => guard,
-        Err(_) => crate::wait::within(db.inner.writer_wait, lock.lock_owned())
+        Err(_) => crate::wait::within(db.inner.sqlite().writer_wait, lock.lock_owned())
             .await
             .map_err(|_| waited_too_long(db))?,
     };
     *db.inner
+        .sqlite()
         .writer_holder
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = Some(WriterHolder {
@@ -66,6 +69,7 @@ pub(crate) async fn acquire(
 fn waited_too_long(db: &Database) -> Error {
     let holder = *db
         .inner
+        .sqlite()
         .writer_holder
         .lock()
         .unwrap_or_else(|p| p.into_inner());
@@ -86,7 +90,7 @@ fn waited_too_long(db: &Database) -> Error {
              use `transactional::spawn`, `transactional::spawn_local` or a `TaskGroup` (or \
              `tokio::spawn` / `tokio::task::spawn_local` inside a #[transactional] fn, which \
              the attribute rewrites)",
-            db.inner.writer_wait,
+            db.inner.sqlite().writer_wait,
             db.label()
         ),
         source: None,
@@ -108,7 +112,7 @@ pub(crate) async fn while_busy(
     what: &str,
     mut attempt: impl FnMut() -> Result<()>,
 ) -> Result<()> {
-    let limit = db.inner.busy_timeout;
+    let limit = db.inner.sqlite().busy_timeout;
     let mut waited = Duration::ZERO;
     let mut pause = Duration::from_micros(250);
     loop {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::conn::Conn;
+use crate::backend::sqlite::conn::Conn;
 use crate::database::Database;
 use crate::error::{Error, Result};
 
@@ -43,7 +43,11 @@ impl ReaderPool {
 impl Database {
     /// Number of reader connections (0 for an in-memory database).
     pub(crate) fn reader_count(&self) -> usize {
-        self.inner.readers.as_ref().map_or(0, |pool| pool.count)
+        self.inner
+            .sqlite()
+            .readers
+            .as_ref()
+            .map_or(0, |pool| pool.count)
     }
 
     /// Waits (FIFO, at most `reader_wait`) for an idle reader connection. Only called on a
@@ -51,13 +55,14 @@ impl Database {
     pub(crate) async fn lease_reader(&self) -> Result<ReaderLease> {
         let pool = self
             .inner
+            .sqlite()
             .readers
             .as_ref()
             .expect("only databases with readers lease them");
         let permit = match pool.available.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => crate::wait::within(
-                self.inner.reader_wait,
+                self.inner.sqlite().reader_wait,
                 pool.available.clone().acquire_owned(),
             )
             .await
@@ -65,7 +70,7 @@ impl Database {
                 detail: format!(
                     "waited {:?} (`reader_wait`) for one of the {} reader connections of \
                              {}, all held by read-only transactions that have not ended",
-                    self.inner.reader_wait,
+                    self.inner.sqlite().reader_wait,
                     pool.count,
                     self.label()
                 ),
@@ -91,7 +96,7 @@ impl Database {
 /// locked by another process is waited for here, asynchronously (readers have no busy
 /// timeout inside SQLite, where the wait would block an executor thread).
 pub(crate) async fn begin_read(db: &Database, conn: &Conn) -> Result<()> {
-    crate::writer::while_busy(db, "BEGIN DEFERRED", || {
+    crate::backend::sqlite::writer::while_busy(db, "BEGIN DEFERRED", || {
         let c = conn.lock();
         c.repair();
         c.exec("BEGIN DEFERRED")?;
@@ -110,7 +115,7 @@ pub(crate) async fn begin_read(db: &Database, conn: &Conn) -> Result<()> {
 impl Drop for ReaderLease {
     fn drop(&mut self) {
         self.conn.hand_back();
-        if let Some(pool) = &self.db.inner.readers {
+        if let Some(pool) = &self.db.inner.sqlite().readers {
             pool.idle
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
