@@ -41,6 +41,13 @@
 //!
 //! See the README for the problem this solves, the guarantee, and the options.
 
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+
 mod atomic;
 mod backend;
 mod context;
@@ -84,4 +91,29 @@ macro_rules! params {
     ($($param:expr),* $(,)?) => {
         $crate::__private::params([$(&$param as &(dyn $crate::rusqlite::types::ToSql + Sync)),*])
     };
+}
+
+/// The handles users share between tasks, and the futures they spawn, are `Send` and `Sync`
+/// (a compile-time check: this fails to build when a change breaks it).
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<Database>();
+    send_sync::<Tx>();
+    send_sync::<Error>();
+    send_sync::<TaskGroup<(), Error>>();
+    send_sync::<Atomic>();
+    send_sync::<DatabaseBuilder>();
+    send_sync::<Row>();
+    let body = async { current()?.execute("SELECT 1", ()).await.map(drop) };
+    send(&Atomic::new().run(body));
+    send(&atomic(async { Ok::<_, Error>(()) }));
+    send(&spawn(async {}));
+    let tx = current();
+    if let Ok(tx) = &tx {
+        send(&tx.execute("SELECT 1", ()));
+        send(&tx.query("SELECT 1", ()));
+        send(&tx.call(|_| Ok(())));
+    }
 }

@@ -110,6 +110,16 @@ impl Drop for Running {
     }
 }
 
+impl<T, E> std::fmt::Debug for TaskGroup<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskGroup")
+            .field("spawned", &self.spawned)
+            .field("not_joined", &self.tasks.len())
+            .field("running", &self.progress.running.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
 impl<T, E> Default for TaskGroup<T, E>
 where
     T: Send + 'static,

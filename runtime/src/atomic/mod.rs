@@ -24,6 +24,7 @@ use crate::wait;
 
 /// How a frame relates to the transaction it is called in (`propagation = ..`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Propagation {
     /// A savepoint inside a transaction; a new transaction outside one (the default).
     #[default]
@@ -43,6 +44,7 @@ pub enum Propagation {
 /// SQLite transactions are always serializable, which satisfies every level; the level
 /// matters on backends with weaker defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Isolation {
     /// Each statement sees what was committed before it began.
     ReadCommitted,

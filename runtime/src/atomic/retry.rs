@@ -91,6 +91,7 @@ impl Atomic {
 /// Method resolution picks the most specific of three impls for the concrete error type the
 /// attribute names (the inherent one, then [`ViaSource`], then [`Unknown`]).
 #[doc(hidden)]
+#[derive(Debug)]
 pub struct Probe<'a, E>(pub &'a E);
 
 impl Probe<'_, Error> {

@@ -290,6 +290,7 @@ pub(crate) fn is_library_statement(sql: &str) -> bool {
 
 /// How an outermost write transaction starts (`begin = ..`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Begin {
     /// `BEGIN DEFERRED`: take the write lock at the first write.
     Deferred,

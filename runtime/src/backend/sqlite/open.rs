@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 /// Settings for opening a [`Database`]; see [`Database::builder`].
 #[derive(Clone)]
+#[must_use = "a DatabaseBuilder does nothing until `.open(..)` or `.open_in_memory()` is awaited"]
 pub struct DatabaseBuilder {
     busy_timeout: Duration,
     writer_wait: Duration,
