@@ -213,7 +213,8 @@ pub async fn eventually<F: Future<Output = bool>>(
 pub fn raw_write(path: &Path, sql: &str, wait: Duration) -> Result<(), String> {
     let deadline = Instant::now() + wait;
     let conn = rusqlite::Connection::open(path).map_err(|e| format!("raw open: {e}"))?;
-    conn.busy_timeout(Duration::ZERO).map_err(|e| e.to_string())?;
+    conn.busy_timeout(Duration::ZERO)
+        .map_err(|e| e.to_string())?;
     loop {
         match conn.execute_batch(sql) {
             Ok(()) => return Ok(()),
