@@ -470,13 +470,8 @@ async fn run_cancel_case(
     extras: &Extras,
     report: &mut CaseReport,
 ) -> Result<(), String> {
-    let violations = Arc::new(Mutex::new(Vec::new()));
-    let ctx = Ctx {
-        case,
-        path: vec![0],
-        depth: 0,
-        violations: violations.clone(),
-    };
+    let ctx = Ctx::root(case);
+    let violations = ctx.violations.clone();
     let root = Arc::new(root);
     let full = full_rows(case, &root);
     let signals = Signals::default();
@@ -567,6 +562,18 @@ pub(super) fn cases_for(num: u32, den: u32) -> u32 {
     (cases() * num / den).max(1)
 }
 
+/// The proptest settings of the adverse-conditions runs: `cases` cases, shrinking bounded
+/// (a case takes up to seconds), nothing persisted.
+pub(super) fn adverse_config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 64,
+        max_shrink_time: 60_000,
+        ..ProptestConfig::default()
+    }
+}
+
 fn run_cancellations(flavor: Flavor, cases: u32) {
     quiet_model_panics();
     let runtime = match flavor {
@@ -588,14 +595,7 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
     let counter = AtomicU64::new(0);
     let tally = Mutex::new(Tally::default());
     let failures = Failures::default();
-    let config = ProptestConfig {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 64,
-        max_shrink_time: 60_000,
-        ..ProptestConfig::default()
-    };
-    proptest!(config, |(root in tree_with(true), extras in extras())| {
+    proptest!(adverse_config(cases), |(root in tree_with(true), extras in extras())| {
         let case = counter.fetch_add(1, SeqCst);
         let flavour = FLAVOURS[extras.flavour];
         let test = &dbs[extras.flavour];
