@@ -26,19 +26,24 @@ enum Outer {
 /// Most defects here show in one shape: a transaction on `test` inserts `first`, runs
 /// `statement` in the block `inner` opens inside it, then commits or fails with
 /// `Error::Unsupported`. Returns how the transaction ended and how the block ended.
-async fn around_a_block<T>(
+async fn around_a_block<T, F>(
     test: &TestDb,
     first: &str,
     inner: Atomic,
-    statement: impl Future<Output = Result<T, Error>> + Send,
     then: Outer,
-) -> (Result<(), Error>, Result<T, Error>) {
+    statement: impl FnOnce(Tx) -> F,
+) -> (Result<(), Error>, Result<T, Error>)
+where
+    F: Future<Output = Result<T, Error>>,
+{
     let block = Mutex::new(None);
     let outer = bounded(
         "the transaction",
         Atomic::new().db(test.db.clone()).run(async {
             insert(first).await?;
-            let result = inner.run(statement).await;
+            let result = inner
+                .run(async { statement(transactional::current()?).await })
+                .await;
             *block.lock().unwrap() = Some(result);
             match then {
                 Outer::Commits => Ok(()),
@@ -48,6 +53,26 @@ async fn around_a_block<T>(
     )
     .await;
     (outer, block.into_inner().unwrap().unwrap())
+}
+
+/// `around_a_block` with the usual block: a read-only savepoint, in a transaction that
+/// inserts `outer`.
+async fn in_read_only_savepoint<T, F>(
+    test: &TestDb,
+    then: Outer,
+    statement: impl FnOnce(Tx) -> F,
+) -> (Result<(), Error>, Result<T, Error>)
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    around_a_block(
+        test,
+        "outer",
+        Atomic::new().read_only(true),
+        then,
+        statement,
+    )
+    .await
 }
 
 /// The transaction failed, so none of its rows may be on disk.
@@ -90,17 +115,9 @@ fn assert_no_problems(failures: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute_batch() {
     let test = TestDb::new(Kind::File).await;
-    let (outer, inner) = around_a_block(
-        &test,
-        "outer",
-        Atomic::new().read_only(true),
-        async {
-            transactional::current()?
-                .execute_batch("COMMIT; BEGIN")
-                .await
-        },
-        Outer::Fails,
-    )
+    let (outer, inner) = in_read_only_savepoint(&test, Outer::Fails, |tx| async move {
+        tx.execute_batch("COMMIT; BEGIN").await
+    })
     .await;
     assert_failed_and_left_nothing(&test, &outer);
     match &inner {
@@ -118,13 +135,9 @@ async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute() {
     let test = TestDb::new(Kind::File).await;
-    let (outer, inner) = around_a_block(
-        &test,
-        "outer",
-        Atomic::new().read_only(true),
-        async { transactional::current()?.execute("COMMIT", ()).await },
-        Outer::Fails,
-    )
+    let (outer, inner) = in_read_only_savepoint(&test, Outer::Fails, |tx| async move {
+        tx.execute("COMMIT", ()).await
+    })
     .await;
     assert_failed_and_left_nothing(&test, &outer);
     match &inner {
@@ -248,17 +261,9 @@ async fn every_tx_method_refuses_transaction_control_statements() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_only_from_a_read_only_savepoint_does_not_break_later_writes() {
     let test = TestDb::new(Kind::File).await;
-    let (outer, inner) = around_a_block(
-        &test,
-        "outer",
-        Atomic::new().read_only(true),
-        async {
-            transactional::current()?
-                .execute_batch("PRAGMA query_only = 1")
-                .await
-        },
-        Outer::Commits,
-    )
+    let (outer, inner) = in_read_only_savepoint(&test, Outer::Commits, |tx| async move {
+        tx.execute_batch("PRAGMA query_only = 1").await
+    })
     .await;
     let later = bounded(
         "a later write",
@@ -400,17 +405,10 @@ async fn builder_pragmas_that_would_break_the_runtime_make_open_fail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_savepoint_refuses_writes_through_call() {
     let test = TestDb::new(Kind::File).await;
-    let (outer, inner) = around_a_block(
-        &test,
-        "outer",
-        Atomic::new().read_only(true),
-        async {
-            transactional::current()?
-                .call(|c| c.execute("INSERT INTO kv VALUES ('through_call', 1)", []))
-                .await
-        },
-        Outer::Commits,
-    )
+    let (outer, inner) = in_read_only_savepoint(&test, Outer::Commits, |tx| async move {
+        tx.call(|c| c.execute("INSERT INTO kv VALUES ('through_call', 1)", []))
+            .await
+    })
     .await;
     outer.expect("the outer transaction commits");
     assert!(inner.is_err(), "the write through call returned {inner:?}");
@@ -428,18 +426,13 @@ async fn a_read_only_savepoint_refuses_writes_through_call() {
 async fn a_read_only_savepoint_refuses_a_cached_write_statement_through_call() {
     let test = TestDb::new(Kind::File).await;
     // `insert("first")` runs `INSERT_SQL` in the write frame: prepared and cached there.
-    let (outer, inner) = around_a_block(
-        &test,
-        "first",
-        Atomic::new().read_only(true),
-        async {
-            transactional::current()?
-                .call(|c| c.prepare_cached(INSERT_SQL)?.execute(("via_cache",)))
+    let read_only = Atomic::new().read_only(true);
+    let (outer, inner) =
+        around_a_block(&test, "first", read_only, Outer::Commits, |tx| async move {
+            tx.call(|c| c.prepare_cached(INSERT_SQL)?.execute(("via_cache",)))
                 .await
-        },
-        Outer::Commits,
-    )
-    .await;
+        })
+        .await;
     outer.expect("the outer transaction commits");
     assert!(
         inner.is_err(),
@@ -490,13 +483,10 @@ async fn a_read_only_root_on_the_writer_refuses_writes_through_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joined_read_only_block_refuses_writes() {
     let test = TestDb::new(Kind::File).await;
-    let (outer, joined) = around_a_block(
-        &test,
-        "outer",
-        Atomic::new().propagation(Propagation::Join).read_only(true),
-        insert("joined"),
-        Outer::Commits,
-    )
+    let joined_read_only = Atomic::new().propagation(Propagation::Join).read_only(true);
+    let (outer, joined) = around_a_block(&test, "outer", joined_read_only, Outer::Commits, |_| {
+        insert("joined")
+    })
     .await;
     assert!(
         matches!(joined, Err(Error::ReadOnly)),
