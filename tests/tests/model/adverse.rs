@@ -31,7 +31,7 @@ use transactional_tests::{Kind, TestDb};
 
 use super::checks::{
     all_or_none, check_hook, check_integrity, check_raw_writable, check_read_only, check_reads,
-    check_root_result, check_write, keep_going, observed_rows, watch, Failures,
+    check_root_result, check_write, observed_rows, watch, Failures,
 };
 use super::{
     body, case_range, cases, dooms, expected_rows, pause, quiet_model_panics, tree_with, AbortAll,
@@ -626,10 +626,7 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
         }
         match &result {
             Ok(()) => {}
-            Err(why) if keep_going() => {
-                failures.add(why, || format!("{flavor:?} case {case} on {flavour:?}: {why}\n      extras: {extras:?}\n      tree: {root:?}"));
-                return Ok(());
-            }
+            Err(why) if failures.kept_going(why, || format!("{flavor:?} case {case} on {flavour:?}: {why}\n      extras: {extras:?}\n      tree: {root:?}")) => return Ok(()),
             Err(why) => eprintln!(
                 "{flavor:?} case {case} on {flavour:?} failed: {why}\nextras: {extras:?}\n{root:?}"
             ),

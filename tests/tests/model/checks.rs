@@ -318,6 +318,15 @@ impl Failures {
         entry.0 += 1;
     }
 
+    /// In `MODEL_KEEP_GOING` mode, records the failed case and returns `true`: the caller
+    /// then lets the case pass, so that the run goes on (and `finish` fails it).
+    pub(super) fn kept_going(&self, why: &str, example: impl FnOnce() -> String) -> bool {
+        if keep_going() {
+            self.add(why, example);
+        }
+        keep_going()
+    }
+
     /// Prints the survey and fails if anything failed.
     pub(super) fn finish(self, test: &str, cases: u64) {
         let map = self.0.into_inner().unwrap();

@@ -29,7 +29,7 @@ use super::adverse::{
 };
 use super::checks::{
     all_or_none, check_integrity, check_raw_writable, check_read_only, check_reads,
-    check_root_result, check_write, keep_going, observed_rows, watch, Failures,
+    check_root_result, check_write, observed_rows, watch, Failures,
 };
 use super::{quiet_model_panics, tree_with, AbortAll, Ctx, Node, NodeError};
 
@@ -347,10 +347,7 @@ fn model_runtime_shut_down_mid_case() {
                 t.committed += u64::from(report.committed);
                 t.hooks_lost_at_shutdown += u64::from(report.hook_lost);
             }
-            Err(why) if keep_going() => {
-                failures.add(why, || format!("shutdown case {case}: {why}\n      {stop:?}\n      extras: {extras:?}\n      tree: {root:?}"));
-                return Ok(());
-            }
+            Err(why) if failures.kept_going(why, || format!("shutdown case {case}: {why}\n      {stop:?}\n      extras: {extras:?}\n      tree: {root:?}")) => return Ok(()),
             Err(why) => eprintln!(
                 "shutdown case {case} failed: {why}\n{stop:?}\nextras: {extras:?}\n{root:?}"
             ),
