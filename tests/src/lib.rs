@@ -2,9 +2,11 @@
 //! WAL mode, or in memory), a `kv` table, and checks that read the database independently.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use transactional::{Atomic, Database, Error};
+use transactional::{Atomic, Database, DatabaseBuilder, Error};
 
 /// A database under test and what keeps its file alive.
 pub struct TestDb {
@@ -26,33 +28,11 @@ pub const KINDS: [Kind; 2] = [Kind::File, Kind::Memory];
 impl TestDb {
     /// A fresh database of `kind` with table `kv(key TEXT PRIMARY KEY, val INTEGER)`.
     pub async fn new(kind: Kind) -> TestDb {
-        let (db, path, dir) = match kind {
-            Kind::File => {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let path = dir.path().join("test.db");
-                let db = Database::open(&path).await.expect("open file database");
-                (db, Some(path), Some(dir))
-            }
-            Kind::Memory => {
-                let db = Database::open_in_memory()
-                    .await
-                    .expect("open in-memory database");
-                (db, None, None)
-            }
-        };
-        let test = TestDb {
-            db,
-            path,
-            _dir: dir,
-        };
-        test.exec("CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
-            .await
-            .expect("create kv");
-        test
+        TestDb::with_builder(kind, Database::builder()).await
     }
 
     /// A fresh database of `kind` opened with `builder`, with the same `kv` table as `new`.
-    pub async fn with_builder(kind: Kind, builder: transactional::DatabaseBuilder) -> TestDb {
+    pub async fn with_builder(kind: Kind, builder: DatabaseBuilder) -> TestDb {
         let (db, path, dir) = match kind {
             Kind::File => {
                 let dir = tempfile::tempdir().expect("tempdir");
@@ -80,7 +60,7 @@ impl TestDb {
     }
 
     /// The same file opened again with other settings; the old handle is dropped.
-    pub async fn reopen_with(self, builder: transactional::DatabaseBuilder) -> TestDb {
+    pub async fn reopen_with(self, builder: DatabaseBuilder) -> TestDb {
         let path = self.path.clone().expect("reopen needs a file database");
         let db = builder.open(&path).await.expect("reopen");
         TestDb { db, ..self }
@@ -121,21 +101,44 @@ impl TestDb {
                 conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
                     .expect("integrity_check")
             }
-            None => Atomic::new()
-                .db(self.db.clone())
-                .run(async {
-                    transactional::current()?
-                        .query_row("PRAGMA integrity_check", ())
-                        .await?
-                        .get(0)
-                })
-                .await
-                .expect("integrity_check"),
+            None => self.integrity_check().await.expect("integrity_check"),
         };
         assert_eq!(verdict, "ok");
-        self.exec("CREATE TABLE IF NOT EXISTS health(x); INSERT INTO health VALUES (1); DELETE FROM health")
+        self.write_something()
             .await
             .expect("the database accepts a write transaction");
+    }
+
+    /// `PRAGMA integrity_check` through the library: the only way to reach an in-memory
+    /// database.
+    pub async fn integrity_check(&self) -> Result<String, Error> {
+        Atomic::new()
+            .db(self.db.clone())
+            .run(async {
+                transactional::current()?
+                    .query_row("PRAGMA integrity_check", ())
+                    .await?
+                    .get(0)
+            })
+            .await
+    }
+
+    /// A write transaction that leaves `kv` alone: proves the writer is usable.
+    pub async fn write_something(&self) -> Result<(), Error> {
+        self.exec(
+            "CREATE TABLE IF NOT EXISTS health(x); INSERT INTO health VALUES (1); DELETE FROM health",
+        )
+        .await
+    }
+
+    /// The number of rows of `kv`, in a read-only transaction of its own (on a reader
+    /// connection, for file databases).
+    pub async fn count_read_only(&self) -> Result<i64, Error> {
+        Atomic::new()
+            .db(self.db.clone())
+            .read_only(true)
+            .run(count_kv())
+            .await
     }
 
     /// The `kv` table as another connection sees it: only committed data.
@@ -151,15 +154,75 @@ impl TestDb {
     }
 }
 
+/// The statement `insert` runs (for tests that need the very same text, e.g. to hit the
+/// statement cache).
+pub const INSERT_SQL: &str = "INSERT INTO kv(key, val) VALUES (?1, 1)";
+
 /// Inserts `(key, 1)` into `kv` in the current task's innermost frame.
 pub async fn insert(key: impl AsRef<str>) -> Result<(), Error> {
     transactional::current()?
-        .execute("INSERT INTO kv(key, val) VALUES (?1, 1)", (key.as_ref(),))
+        .execute(INSERT_SQL, (key.as_ref(),))
         .await
         .map(drop)
+}
+
+/// The number of rows of `kv`, in the current task's innermost frame.
+pub async fn count_kv() -> Result<i64, Error> {
+    transactional::current()?
+        .query_row("SELECT count(*) FROM kv", ())
+        .await?
+        .get::<i64>(0)
 }
 
 /// `kv` as expected: pairs of key and value.
 pub fn table<'a>(pairs: impl IntoIterator<Item = (&'a str, i64)>) -> BTreeMap<String, i64> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Runs `fut`, failing the test if it takes over 20 s: a hang is reported, never hangs the
+/// run.
+pub async fn bounded<F: Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung for 20 s"))
+}
+
+/// Checks `holds` every 10 ms until it is true or `limit` has passed; whether it held. For
+/// what follows a moment after its cause (an `on_commit` hook run on the blocking thread, a
+/// rollback once a child is gone).
+pub async fn eventually<F: Future<Output = bool>>(
+    limit: Duration,
+    mut holds: impl FnMut() -> F,
+) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if holds().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `sql` (a write transaction) on the file through a connection of its own, outside
+/// the library, retrying for up to `wait` without waiting inside SQLite (busy timeout 0):
+/// the check that the library left no connection holding the write lock. `Err` carries the
+/// last failure.
+pub fn raw_write(path: &Path, sql: &str, wait: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + wait;
+    let conn = rusqlite::Connection::open(path).map_err(|e| format!("raw open: {e}"))?;
+    conn.busy_timeout(Duration::ZERO)
+        .map_err(|e| e.to_string())?;
+    loop {
+        match conn.execute_batch(sql) {
+            Ok(()) => return Ok(()),
+            Err(err) if Instant::now() >= deadline => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(err.to_string());
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
 }

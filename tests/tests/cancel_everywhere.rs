@@ -16,7 +16,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use transactional::{Atomic, Database, Error, TaskGroup};
-use transactional_tests::{insert, TestDb};
+use transactional_tests::{eventually, insert, raw_write, TestDb};
 
 /// The transaction under test: rows of its own, a task group whose children open savepoints
 /// (one fails and rolls back alone), a nested savepoint of its own, and a hook.
@@ -134,21 +134,18 @@ async fn sweep(builder: transactional::DatabaseBuilder, label: &str) {
         committed_after_drop += usize::from(committed && !done);
         // The hook runs exactly when the transaction committed (maybe on the blocking thread,
         // a moment after the rows became visible).
-        for _ in 0..50 {
-            if hooks.load(Ordering::SeqCst) == usize::from(committed) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(Duration::from_millis(500), || async {
+            hooks.load(Ordering::SeqCst) == usize::from(committed)
+        })
+        .await;
         assert_eq!(
             hooks.load(Ordering::SeqCst),
             usize::from(committed),
             "{label} k={k}: hook runs vs commit"
         );
         // No connection was left inside a transaction: another connection can write now...
-        let raw = rusqlite::Connection::open(test.path.as_ref().unwrap()).unwrap();
-        raw.busy_timeout(Duration::from_secs(2)).unwrap();
-        raw.execute_batch("BEGIN IMMEDIATE; COMMIT")
+        let path = test.path.as_ref().unwrap();
+        raw_write(path, "BEGIN IMMEDIATE; COMMIT", Duration::from_secs(2))
             .unwrap_or_else(|e| panic!("{label} k={k}: the file stayed write-locked: {e}"));
         // ...and readers and the writer work (`assert_healthy` writes; `kv` reads).
         test.assert_healthy().await;

@@ -9,12 +9,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use transactional::{Atomic, Database, Error};
-use transactional_tests::{insert, Kind, TestDb};
+use transactional_tests::{eventually, insert, raw_write, Kind, TestDb};
 
 type BoxedRun = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 
@@ -31,25 +31,13 @@ fn open_with(rt: &Runtime, builder: transactional::DatabaseBuilder) -> TestDb {
     rt.block_on(async { TestDb::new(Kind::File).await.reopen_with(builder).await })
 }
 
-/// Tries, for up to a second, to write the file through a connection of its own that never
-/// waits inside SQLite (busy timeout 0). `Err` carries the last failure.
-fn raw_write(test: &TestDb, key: &str) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let conn = rusqlite::Connection::open(test.path.as_ref().unwrap()).expect("open raw");
-    conn.busy_timeout(Duration::ZERO).unwrap();
-    loop {
-        let result = conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; INSERT INTO kv VALUES ('{key}', 1); COMMIT"
-        ));
-        match result {
-            Ok(()) => return Ok(()),
-            Err(err) if Instant::now() >= deadline => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(err.to_string());
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
+/// A file database with one reader connection and one committed row, for the read-only
+/// roots of defect 2.
+fn one_reader_with_a_row(rt: &Runtime) -> TestDb {
+    let test = open_with(rt, Database::builder().readers(1));
+    rt.block_on(test.exec("INSERT INTO kv VALUES ('committed', 1)"))
+        .unwrap();
+    test
 }
 
 /// An outermost transaction on `db` (read-only or not) whose body writes (unless read-only),
@@ -109,29 +97,59 @@ fn abort_and_wait(rt: &Runtime, child: JoinHandle<Result<(), Error>>) {
     });
 }
 
-/// A read-only transaction on `db`, bounded: the number of rows of `kv`.
-async fn read_count(db: &Database) -> Result<i64, Error> {
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        Atomic::new().db(db.clone()).read_only(true).run(async {
-            transactional::current()?
-                .query_row("SELECT count(*) FROM kv", ())
-                .await?
-                .get::<i64>(0)
-        }),
-    )
-    .await
-    .expect("a read-only transaction hung for 5 s")
+/// Spawns `root` on `rt`, aborts it (its rollback now waits for the child, in a cleanup
+/// task) and shuts `rt` down: the cleanup task dies unrun.
+fn abort_and_shut_down(rt: Runtime, root: BoxedRun) {
+    let task = rt.spawn(root);
+    task.abort();
+    rt.block_on(async {
+        let joined = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the aborted root stopped");
+        assert!(joined.unwrap_err().is_cancelled());
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
 }
 
-/// A write transaction on `db`, bounded.
-async fn write_one(db: &Database, key: &'static str) -> Result<(), Error> {
+/// A read-only transaction (bounded) sees the one committed row; the database is healthy.
+async fn assert_reads_work(test: &TestDb, when: &str) {
+    let read = tokio::time::timeout(Duration::from_secs(5), test.count_read_only())
+        .await
+        .expect("a read-only transaction hung for 5 s");
+    assert!(
+        matches!(read, Ok(1)),
+        "a read-only transaction {when}: {read:?}"
+    );
+    test.assert_healthy().await;
+}
+
+/// Another connection can write the file within a second (`key` is its row).
+fn assert_another_connection_can_write(test: &TestDb, key: &str, when: &str) {
+    let raw = raw_write(
+        test.path.as_ref().unwrap(),
+        &format!("BEGIN IMMEDIATE; INSERT INTO kv VALUES ('{key}', 1); COMMIT"),
+        Duration::from_secs(1),
+    );
+    assert!(
+        raw.is_ok(),
+        "another connection cannot write {when}: {raw:?}"
+    );
+}
+
+/// A write transaction (bounded) commits; the dropped root's row is not on disk; the
+/// database is healthy.
+async fn assert_writes_work_without_the_roots_row(test: &TestDb) {
     tokio::time::timeout(
         Duration::from_secs(5),
-        Atomic::new().db(db.clone()).run(insert(key)),
+        Atomic::new().db(test.db.clone()).run(insert("after")),
     )
     .await
     .expect("a write transaction hung for 5 s")
+    .unwrap();
+    let kv = test.raw_kv().unwrap();
+    assert!(!kv.contains_key("dropped_root"), "{kv:?}");
+    assert!(kv.contains_key("after"), "{kv:?}");
+    test.assert_healthy().await;
 }
 
 /// Defect 1: with `synchronous = FULL` the COMMIT runs on a blocking thread. When the caller's
@@ -211,10 +229,10 @@ fn a_cancelled_off_thread_commit_never_commits_the_next_transactions_rows() {
                 "a committed transaction reported {cancelled:?}"
             );
             assert!(raw.contains_key("cancelled"), "reported Ok but not on disk");
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while !hook_ran.load(Ordering::SeqCst) && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            eventually(Duration::from_secs(2), || async {
+                hook_ran.load(Ordering::SeqCst)
+            })
+            .await;
             assert!(
                 hook_ran.load(Ordering::SeqCst),
                 "the cancelled transaction committed but its on_commit hook never ran"
@@ -239,20 +257,11 @@ fn a_cancelled_off_thread_commit_never_commits_the_next_transactions_rows() {
 #[test]
 fn a_read_only_root_dropped_outside_a_runtime_returns_a_clean_reader() {
     let rt = runtime();
-    let test = open_with(&rt, Database::builder().readers(1));
-    rt.block_on(test.exec("INSERT INTO kv VALUES ('committed', 1)"))
-        .unwrap();
+    let test = one_reader_with_a_row(&rt);
     let (root, child) = root_with_child_holding_its_turn(&rt, &test.db, true);
     std::thread::spawn(move || drop(root)).join().unwrap();
     abort_and_wait(&rt, child);
-    rt.block_on(async {
-        let read = read_count(&test.db).await;
-        assert!(
-            matches!(read, Ok(1)),
-            "a read-only transaction after the drop: {read:?}"
-        );
-        test.assert_healthy().await;
-    });
+    rt.block_on(assert_reads_work(&test, "after the drop"));
 }
 
 /// Defect 2, path (b): the same root, cancelled while the child holds its turn, hands its
@@ -264,29 +273,10 @@ fn a_read_only_root_dropped_outside_a_runtime_returns_a_clean_reader() {
 #[test]
 fn a_read_only_root_whose_cleanup_dies_with_the_runtime_returns_a_clean_reader() {
     let rt = runtime();
-    let test = open_with(&rt, Database::builder().readers(1));
-    rt.block_on(test.exec("INSERT INTO kv VALUES ('committed', 1)"))
-        .unwrap();
+    let test = one_reader_with_a_row(&rt);
     let (root, _child) = root_with_child_holding_its_turn(&rt, &test.db, true);
-    let task = rt.spawn(root);
-    task.abort(); // the root's rollback now waits for the child, in a cleanup task
-    rt.block_on(async {
-        let joined = tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("the aborted root stopped");
-        assert!(joined.unwrap_err().is_cancelled());
-    });
-    rt.shutdown_timeout(Duration::from_secs(5));
-
-    let rt2 = runtime();
-    rt2.block_on(async {
-        let read = read_count(&test.db).await;
-        assert!(
-            matches!(read, Ok(1)),
-            "a read-only transaction from a new runtime: {read:?}"
-        );
-        test.assert_healthy().await;
-    });
+    abort_and_shut_down(rt, root);
+    runtime().block_on(assert_reads_work(&test, "from a new runtime"));
 }
 
 /// Defect 3, path (a): a write root dropped outside any runtime while a child savepoint holds
@@ -302,18 +292,8 @@ fn a_write_root_dropped_outside_a_runtime_releases_the_file_lock() {
     let (root, child) = root_with_child_holding_its_turn(&rt, &test.db, false);
     std::thread::spawn(move || drop(root)).join().unwrap();
     abort_and_wait(&rt, child);
-    let raw = raw_write(&test, "raw_after_drop");
-    assert!(
-        raw.is_ok(),
-        "another connection cannot write after the root was dropped: {raw:?}"
-    );
-    rt.block_on(async {
-        write_one(&test.db, "after").await.unwrap();
-        let kv = test.raw_kv().unwrap();
-        assert!(!kv.contains_key("dropped_root"), "{kv:?}");
-        assert!(kv.contains_key("after"), "{kv:?}");
-        test.assert_healthy().await;
-    });
+    assert_another_connection_can_write(&test, "raw_after_drop", "after the root was dropped");
+    rt.block_on(assert_writes_work_without_the_roots_row(&test));
 }
 
 /// Defect 3, path (b): a write root cancelled while a child holds its turn, whose cleanup task
@@ -327,27 +307,7 @@ fn a_write_root_whose_cleanup_dies_with_the_runtime_releases_the_file_lock() {
     let rt = runtime();
     let test = open_with(&rt, Database::builder());
     let (root, _child) = root_with_child_holding_its_turn(&rt, &test.db, false);
-    let task = rt.spawn(root);
-    task.abort();
-    rt.block_on(async {
-        let joined = tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("the aborted root stopped");
-        assert!(joined.unwrap_err().is_cancelled());
-    });
-    rt.shutdown_timeout(Duration::from_secs(5));
-
-    let raw = raw_write(&test, "raw_after_shutdown");
-    assert!(
-        raw.is_ok(),
-        "another connection cannot write after the runtime shut down: {raw:?}"
-    );
-    let rt2 = runtime();
-    rt2.block_on(async {
-        write_one(&test.db, "after").await.unwrap();
-        let kv = test.raw_kv().unwrap();
-        assert!(!kv.contains_key("dropped_root"), "{kv:?}");
-        assert!(kv.contains_key("after"), "{kv:?}");
-        test.assert_healthy().await;
-    });
+    abort_and_shut_down(rt, root);
+    assert_another_connection_can_write(&test, "raw_after_shutdown", "after the runtime shut down");
+    runtime().block_on(assert_writes_work_without_the_roots_row(&test));
 }

@@ -8,13 +8,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use transactional::{transactional, Atomic, Database, Error};
-use transactional_tests::{insert, table, Kind, TestDb};
-
-async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung for 20 s"))
-}
+use transactional_tests::{bounded, insert, table, Kind, TestDb};
 
 // ---------------------------------------------------------------------------------------
 // Defect 14: on_commit after the frame has ended.
@@ -186,6 +180,33 @@ async fn returns_busy_with_own_error(db: &Database, attempts: &AtomicU32) -> Res
     Ok(())
 }
 
+/// Defect 15's checks once a body swallowed a busy and returned its own error (`own_error`
+/// says whether `result` is that error): the write met the other connection's lock, which
+/// is then let go; the error came back after one attempt; nothing was written.
+async fn assert_own_error_after_one_attempt(
+    test: &TestDb,
+    raw: &rusqlite::Connection,
+    seen: &Mutex<Vec<String>>,
+    attempts: &AtomicU32,
+    own_error: bool,
+    result: &dyn fmt::Debug,
+) {
+    raw.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Vec::<String>::new(),
+        "the write met the lock"
+    );
+    assert!(own_error, "{result:?}");
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        1,
+        "the body's own error is not transient: it must not be re-run"
+    );
+    assert_eq!(test.kv().await, table([]));
+    test.assert_healthy().await;
+}
+
 /// Defect 15 (E = transactional::Error): with `begin = "deferred"` and another connection
 /// holding the write lock, a write in the body fails with `Error::Busy`; the body swallows
 /// it and returns its own non-transient error (`Error::ReadOnly`). Because a statement of
@@ -202,20 +223,8 @@ async fn retries_never_rerun_a_body_that_returned_its_own_error_after_a_swallowe
         swallows_busy_then_fails_with_library_error(&test.db, &attempts, &seen),
     )
     .await;
-    raw.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(
-        *seen.lock().unwrap(),
-        Vec::<String>::new(),
-        "the write met the lock"
-    );
-    assert!(matches!(result, Err(Error::ReadOnly)), "{result:?}");
-    assert_eq!(
-        attempts.load(Ordering::SeqCst),
-        1,
-        "the body's own error is not transient: it must not be re-run"
-    );
-    assert_eq!(test.kv().await, table([]));
-    test.assert_healthy().await;
+    let own_error = matches!(result, Err(Error::ReadOnly));
+    assert_own_error_after_one_attempt(&test, &raw, &seen, &attempts, own_error, &result).await;
 }
 
 /// Defect 15 (a user error type with the library error as `source`/`From`): the same with
@@ -232,20 +241,8 @@ async fn retries_never_rerun_a_body_that_returned_its_own_user_error_after_a_swa
         swallows_busy_then_fails_with_own_error(&test.db, &attempts, &seen),
     )
     .await;
-    raw.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(
-        *seen.lock().unwrap(),
-        Vec::<String>::new(),
-        "the write met the lock"
-    );
-    assert!(matches!(result, Err(AppError::Invalid(_))), "{result:?}");
-    assert_eq!(
-        attempts.load(Ordering::SeqCst),
-        1,
-        "the body's own error is not transient: it must not be re-run"
-    );
-    assert_eq!(test.kv().await, table([]));
-    test.assert_healthy().await;
+    let own_error = matches!(result, Err(AppError::Invalid(_)));
+    assert_own_error_after_one_attempt(&test, &raw, &seen, &attempts, own_error, &result).await;
 }
 
 /// Positive control for defect 15 (passes today, must keep passing): a body that returns

@@ -4,20 +4,105 @@
 //! A user statement must not BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE/END, nor change the
 //! connection's mode; a read-only frame must not write, through `call` either.
 
+use std::future::Future;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use transactional::{Atomic, Database, Error, Propagation, Tx};
-use transactional_tests::{insert, table, Kind, TestDb};
-
-async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung for 20 s"))
-}
+use transactional_tests::{bounded, insert, table, Kind, TestDb, INSERT_SQL};
 
 fn says_transaction(err: &Error) -> bool {
     err.to_string().to_lowercase().contains("transaction")
+}
+
+/// Whether the outer transaction of `around_a_block` commits or fails after the block.
+#[derive(Clone, Copy, PartialEq)]
+enum Outer {
+    Commits,
+    Fails,
+}
+
+/// Most defects here show in one shape: a transaction on `test` inserts `first`, runs
+/// `statement` in the block `inner` opens inside it, then commits or fails with
+/// `Error::Unsupported`. Returns how the transaction ended and how the block ended.
+async fn around_a_block<T, F>(
+    test: &TestDb,
+    first: &str,
+    inner: Atomic,
+    then: Outer,
+    statement: impl FnOnce(Tx) -> F,
+) -> (Result<(), Error>, Result<T, Error>)
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    let block = Mutex::new(None);
+    let outer = bounded(
+        "the transaction",
+        Atomic::new().db(test.db.clone()).run(async {
+            insert(first).await?;
+            let result = inner
+                .run(async { statement(transactional::current()?).await })
+                .await;
+            *block.lock().unwrap() = Some(result);
+            match then {
+                Outer::Commits => Ok(()),
+                Outer::Fails => Err(Error::Unsupported("the outer transaction fails".into())),
+            }
+        }),
+    )
+    .await;
+    (outer, block.into_inner().unwrap().unwrap())
+}
+
+/// `around_a_block` with the usual block: a read-only savepoint, in a transaction that
+/// inserts `outer`.
+async fn in_read_only_savepoint<T, F>(
+    test: &TestDb,
+    then: Outer,
+    statement: impl FnOnce(Tx) -> F,
+) -> (Result<(), Error>, Result<T, Error>)
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    around_a_block(
+        test,
+        "outer",
+        Atomic::new().read_only(true),
+        then,
+        statement,
+    )
+    .await
+}
+
+/// The transaction failed, so none of its rows may be on disk.
+fn assert_failed_and_left_nothing(test: &TestDb, outer: &Result<(), Error>) {
+    assert!(matches!(outer, Err(Error::Unsupported(_))), "{outer:?}");
+    let raw = test.raw_kv().unwrap();
+    assert!(
+        raw.is_empty(),
+        "the outer transaction failed, yet its rows are on disk: {raw:?}"
+    );
+}
+
+/// The file's journal mode as a connection of its own reads it: the runtime relies on WAL.
+/// `Some` describes anything else.
+fn not_wal(path: &Path) -> Option<String> {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.busy_timeout(Duration::from_millis(300)).unwrap();
+    match raw.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)) {
+        Ok(mode) if mode.eq_ignore_ascii_case("wal") => None,
+        other => Some(format!("the file's journal_mode is {other:?}")),
+    }
+}
+
+fn assert_no_problems(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Defect 10 (execute_batch): a read-only savepoint runs `COMMIT; BEGIN` through
@@ -30,31 +115,11 @@ fn says_transaction(err: &Error) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute_batch() {
     let test = TestDb::new(Kind::File).await;
-    let inner = Mutex::new(None);
-    let outer = bounded(
-        "the transaction",
-        Atomic::new().db(test.db.clone()).run(async {
-            insert("outer").await?;
-            let result = Atomic::new()
-                .read_only(true)
-                .run(async {
-                    transactional::current()?
-                        .execute_batch("COMMIT; BEGIN")
-                        .await
-                })
-                .await;
-            *inner.lock().unwrap() = Some(result);
-            Err::<(), _>(Error::Unsupported("the outer transaction fails".into()))
-        }),
-    )
+    let (outer, inner) = in_read_only_savepoint(&test, Outer::Fails, |tx| async move {
+        tx.execute_batch("COMMIT; BEGIN").await
+    })
     .await;
-    assert!(matches!(outer, Err(Error::Unsupported(_))), "{outer:?}");
-    let raw = test.raw_kv().unwrap();
-    assert!(
-        raw.is_empty(),
-        "the outer transaction failed, yet its rows are on disk: {raw:?}"
-    );
-    let inner = inner.into_inner().unwrap().unwrap();
+    assert_failed_and_left_nothing(&test, &outer);
     match &inner {
         Err(err) => assert!(says_transaction(err), "{err}"),
         Ok(()) => panic!("`COMMIT; BEGIN` ran in a read-only savepoint"),
@@ -70,27 +135,11 @@ async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute() {
     let test = TestDb::new(Kind::File).await;
-    let inner = Mutex::new(None);
-    let outer = bounded(
-        "the transaction",
-        Atomic::new().db(test.db.clone()).run(async {
-            insert("outer").await?;
-            let result = Atomic::new()
-                .read_only(true)
-                .run(async { transactional::current()?.execute("COMMIT", ()).await })
-                .await;
-            *inner.lock().unwrap() = Some(result);
-            Err::<(), _>(Error::Unsupported("the outer transaction fails".into()))
-        }),
-    )
+    let (outer, inner) = in_read_only_savepoint(&test, Outer::Fails, |tx| async move {
+        tx.execute("COMMIT", ()).await
+    })
     .await;
-    assert!(matches!(outer, Err(Error::Unsupported(_))), "{outer:?}");
-    let raw = test.raw_kv().unwrap();
-    assert!(
-        raw.is_empty(),
-        "the outer transaction failed, yet its rows are on disk: {raw:?}"
-    );
-    let inner = inner.into_inner().unwrap().unwrap();
+    assert_failed_and_left_nothing(&test, &outer);
     match &inner {
         Err(err) => assert!(says_transaction(err), "{err}"),
         Ok(n) => panic!("`COMMIT` ran in a read-only savepoint (returned Ok({n}))"),
@@ -212,30 +261,15 @@ async fn every_tx_method_refuses_transaction_control_statements() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_only_from_a_read_only_savepoint_does_not_break_later_writes() {
     let test = TestDb::new(Kind::File).await;
-    let inner = Mutex::new(None);
-    let outer = bounded(
-        "the transaction",
-        Atomic::new().db(test.db.clone()).run(async {
-            insert("outer").await?;
-            let result = Atomic::new()
-                .read_only(true)
-                .run(async {
-                    transactional::current()?
-                        .execute_batch("PRAGMA query_only = 1")
-                        .await
-                })
-                .await;
-            *inner.lock().unwrap() = Some(result);
-            Ok::<(), Error>(())
-        }),
-    )
+    let (outer, inner) = in_read_only_savepoint(&test, Outer::Commits, |tx| async move {
+        tx.execute_batch("PRAGMA query_only = 1").await
+    })
     .await;
     let later = bounded(
         "a later write",
         test.exec("INSERT INTO kv VALUES ('later', 1)"),
     )
     .await;
-    let inner = inner.into_inner().unwrap().unwrap();
     assert!(
         later.is_ok(),
         "a later write transaction failed: {later:?} (the pragma returned {inner:?}, the \
@@ -296,39 +330,17 @@ async fn user_statements_cannot_change_the_connection_mode() {
                 "after {pragma:?}: a write transaction failed: {err}"
             ));
         }
-        let read = bounded(
-            "a read",
-            Atomic::new()
-                .db(test.db.clone())
-                .read_only(true)
-                .run(async {
-                    transactional::current()?
-                        .query_row("SELECT count(*) FROM kv", ())
-                        .await?
-                        .get::<i64>(0)
-                }),
-        )
-        .await;
+        let read = bounded("a read", test.count_read_only()).await;
         if let Err(err) = read {
             failures.push(format!(
                 "after {pragma:?}: a read-only transaction failed: {err}"
             ));
         }
-        let raw = rusqlite::Connection::open(test.path.as_ref().unwrap()).unwrap();
-        raw.busy_timeout(Duration::from_millis(300)).unwrap();
-        match raw.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)) {
-            Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
-            other => failures.push(format!(
-                "after {pragma:?}: the file's journal_mode is {other:?}"
-            )),
+        if let Some(problem) = not_wal(test.path.as_ref().unwrap()) {
+            failures.push(format!("after {pragma:?}: {problem}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} problems:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_problems(&failures);
 }
 
 /// Defect 11 (builder pragmas): `.pragma("journal_mode", "DELETE")` in the builder silently
@@ -372,13 +384,8 @@ async fn builder_pragmas_that_would_break_the_runtime_make_open_fail() {
             Err(_) => {}
         }
         drop(opened);
-        let raw = rusqlite::Connection::open(&path).unwrap();
-        raw.busy_timeout(Duration::from_millis(300)).unwrap();
-        match raw.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)) {
-            Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
-            other => failures.push(format!(
-                "after {case}: the file's journal_mode is {other:?}"
-            )),
+        if let Some(problem) = not_wal(&path) {
+            failures.push(format!("after {case}: {problem}"));
         }
     }
     let test = TestDb::new(Kind::File).await;
@@ -387,12 +394,7 @@ async fn builder_pragmas_that_would_break_the_runtime_make_open_fail() {
         .open(test.path.as_ref().unwrap())
         .await;
     assert!(wal.is_ok(), "journal_mode = WAL is fine: {wal:?}");
-    assert!(
-        failures.is_empty(),
-        "{} problems:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_problems(&failures);
 }
 
 /// Defect 12 (`call`): in a read-only savepoint, `tx.call(|c| c.execute("INSERT ..."))`
@@ -403,23 +405,12 @@ async fn builder_pragmas_that_would_break_the_runtime_make_open_fail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_savepoint_refuses_writes_through_call() {
     let test = TestDb::new(Kind::File).await;
-    let inner = bounded(
-        "the transaction",
-        Atomic::new().db(test.db.clone()).run(async {
-            insert("outer").await?;
-            let inner = Atomic::new()
-                .read_only(true)
-                .run(async {
-                    transactional::current()?
-                        .call(|c| c.execute("INSERT INTO kv VALUES ('through_call', 1)", []))
-                        .await
-                })
-                .await;
-            Ok::<_, Error>(inner)
-        }),
-    )
-    .await
-    .expect("the outer transaction commits");
+    let (outer, inner) = in_read_only_savepoint(&test, Outer::Commits, |tx| async move {
+        tx.call(|c| c.execute("INSERT INTO kv VALUES ('through_call', 1)", []))
+            .await
+    })
+    .await;
+    outer.expect("the outer transaction commits");
     assert!(inner.is_err(), "the write through call returned {inner:?}");
     assert_eq!(test.raw_kv().unwrap(), table([("outer", 1)]));
     test.assert_healthy().await;
@@ -433,25 +424,16 @@ async fn a_read_only_savepoint_refuses_writes_through_call() {
 /// Expected: the second run fails and writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_savepoint_refuses_a_cached_write_statement_through_call() {
-    const SQL: &str = "INSERT INTO kv(key, val) VALUES (?1, 1)";
     let test = TestDb::new(Kind::File).await;
-    let inner = bounded(
-        "the transaction",
-        Atomic::new().db(test.db.clone()).run(async {
-            transactional::current()?.execute(SQL, ("first",)).await?;
-            let inner = Atomic::new()
-                .read_only(true)
-                .run(async {
-                    transactional::current()?
-                        .call(|c| c.prepare_cached(SQL)?.execute(("via_cache",)))
-                        .await
-                })
-                .await;
-            Ok::<_, Error>(inner)
-        }),
-    )
-    .await
-    .expect("the outer transaction commits");
+    // `insert("first")` runs `INSERT_SQL` in the write frame: prepared and cached there.
+    let read_only = Atomic::new().read_only(true);
+    let (outer, inner) =
+        around_a_block(&test, "first", read_only, Outer::Commits, |tx| async move {
+            tx.call(|c| c.prepare_cached(INSERT_SQL)?.execute(("via_cache",)))
+                .await
+        })
+        .await;
+    outer.expect("the outer transaction commits");
     assert!(
         inner.is_err(),
         "the cached write through call returned {inner:?}"
@@ -501,22 +483,11 @@ async fn a_read_only_root_on_the_writer_refuses_writes_through_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joined_read_only_block_refuses_writes() {
     let test = TestDb::new(Kind::File).await;
-    let joined = Mutex::new(None);
-    let outer = bounded(
-        "the transaction",
-        Atomic::new().db(test.db.clone()).run(async {
-            insert("outer").await?;
-            let result = Atomic::new()
-                .propagation(Propagation::Join)
-                .read_only(true)
-                .run(insert("joined"))
-                .await;
-            *joined.lock().unwrap() = Some(result);
-            Ok::<(), Error>(())
-        }),
-    )
+    let joined_read_only = Atomic::new().propagation(Propagation::Join).read_only(true);
+    let (outer, joined) = around_a_block(&test, "outer", joined_read_only, Outer::Commits, |_| {
+        insert("joined")
+    })
     .await;
-    let joined = joined.into_inner().unwrap().unwrap();
     assert!(
         matches!(joined, Err(Error::ReadOnly)),
         "the joined read-only block's write returned {joined:?} (outer: {outer:?})"

@@ -11,26 +11,33 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use transactional::{Atomic, Database, Error, Propagation, TaskGroup};
-use transactional_tests::{insert, table, Kind, TestDb};
+use transactional_tests::{count_kv, eventually, insert, table, Kind, TestDb};
 
 /// Runs `fut` for at most `limit`; `None` when it did not finish.
 async fn bounded<F: std::future::Future>(limit: Duration, fut: F) -> Option<F::Output> {
     tokio::time::timeout(limit, fut).await.ok()
 }
 
+/// A file database whose turns are waited for at most 200 ms (`turn_wait`).
+async fn file_db_with_short_turn_wait() -> TestDb {
+    TestDb::new(Kind::File)
+        .await
+        .reopen_with(Database::builder().turn_wait(Duration::from_millis(200)))
+        .await
+}
+
 // ---------------------------------------------------------------------------------------
 // Defect 4: a handle to an outer frame used from a task whose current frame is a new root.
 
-/// Defect 4 (requires_new): inside savepoint S of a transaction R, a `read_only` +
-/// `requires_new` root (allowed on a file database: it runs on a reader) uses a `Tx` captured
-/// from R. R's turn is held by S — the task's own savepoint — so the statement can never run;
-/// the deadlock check only looks at frames below R in the task's current chain, and the
-/// current frame is a new root, so it waits forever.
-///
-/// Expected: `Error::Deadlock` at once (well under a second); R commits without that row.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_outer_handle_used_inside_a_requires_new_root_is_a_deadlock_not_a_hang() {
-    let test = TestDb::new(Kind::File).await;
+/// The shape of defect 4: a transaction on `test` inserts `outer` and opens savepoint
+/// `own_savepoint`; in it, `new_root` begins (inserting `first`, if any) and runs a
+/// statement through the transaction's handle, whose turn that savepoint holds. Asserts the
+/// statement fails with `Error::Deadlock` at once and the transaction commits.
+async fn assert_outer_handle_deadlocks_at_once(
+    test: &TestDb,
+    new_root: Atomic,
+    first: Option<&'static str>,
+) {
     let outcome = bounded(
         Duration::from_secs(10),
         Atomic::new().db(test.db.clone()).run(async {
@@ -39,10 +46,11 @@ async fn an_outer_handle_used_inside_a_requires_new_root_is_a_deadlock_not_a_han
             let inner = Atomic::new()
                 .name("own_savepoint")
                 .run(async move {
-                    Atomic::new()
-                        .read_only(true)
-                        .propagation(Propagation::RequiresNew)
+                    new_root
                         .run(async move {
+                            if let Some(key) = first {
+                                insert(key).await?;
+                            }
                             let started = Instant::now();
                             let result = bounded(
                                 Duration::from_secs(2),
@@ -68,6 +76,22 @@ async fn an_outer_handle_used_inside_a_requires_new_root_is_a_deadlock_not_a_han
         "expected Error::Deadlock, got {result:?}"
     );
     assert!(waited < Duration::from_millis(500), "took {waited:?}");
+}
+
+/// Defect 4 (requires_new): inside savepoint S of a transaction R, a `read_only` +
+/// `requires_new` root (allowed on a file database: it runs on a reader) uses a `Tx` captured
+/// from R. R's turn is held by S — the task's own savepoint — so the statement can never run;
+/// the deadlock check only looks at frames below R in the task's current chain, and the
+/// current frame is a new root, so it waits forever.
+///
+/// Expected: `Error::Deadlock` at once (well under a second); R commits without that row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outer_handle_used_inside_a_requires_new_root_is_a_deadlock_not_a_hang() {
+    let test = TestDb::new(Kind::File).await;
+    let requires_new = Atomic::new()
+        .read_only(true)
+        .propagation(Propagation::RequiresNew);
+    assert_outer_handle_deadlocks_at_once(&test, requires_new, None).await;
     assert_eq!(test.kv().await, table([("outer", 1)]));
     test.assert_healthy().await;
 }
@@ -81,44 +105,8 @@ async fn an_outer_handle_used_inside_a_requires_new_root_is_a_deadlock_not_a_han
 async fn an_outer_handle_used_inside_a_transaction_on_another_database_is_a_deadlock_not_a_hang() {
     let test = TestDb::new(Kind::File).await;
     let other = TestDb::new(Kind::File).await;
-    let other_db = other.db.clone();
-    let outcome = bounded(
-        Duration::from_secs(10),
-        Atomic::new().db(test.db.clone()).run(async {
-            insert("outer").await?;
-            let outer = transactional::current()?;
-            let inner = Atomic::new()
-                .name("own_savepoint")
-                .run(async move {
-                    Atomic::new()
-                        .db(other_db)
-                        .run(async move {
-                            insert("other").await?;
-                            let started = Instant::now();
-                            let result = bounded(
-                                Duration::from_secs(2),
-                                outer.execute("INSERT INTO kv VALUES ('through_outer', 1)", ()),
-                            )
-                            .await;
-                            Ok::<_, Error>((result, started.elapsed()))
-                        })
-                        .await
-                })
-                .await?;
-            Ok::<_, Error>(inner)
-        }),
-    )
-    .await
-    .expect("the transaction hung for 10 s");
-    let (result, waited) = outcome.expect("the outer transaction commits");
-    let Some(result) = result else {
-        panic!("the statement through the outer handle hung for {waited:?}: expected Error::Deadlock at once");
-    };
-    assert!(
-        matches!(result, Err(Error::Deadlock(_))),
-        "expected Error::Deadlock, got {result:?}"
-    );
-    assert!(waited < Duration::from_millis(500), "took {waited:?}");
+    let on_other = Atomic::new().db(other.db.clone());
+    assert_outer_handle_deadlocks_at_once(&test, on_other, Some("other")).await;
     assert_eq!(test.kv().await, table([("outer", 1)]));
     assert_eq!(other.kv().await, table([("other", 1)]));
     test.assert_healthy().await;
@@ -152,12 +140,7 @@ async fn read_only_requires_new_inside_read_only_with_one_reader_fails_at_once()
                     Atomic::new()
                         .read_only(true)
                         .propagation(Propagation::RequiresNew)
-                        .run(async {
-                            transactional::current()?
-                                .query_row("SELECT count(*) FROM kv", ())
-                                .await?
-                                .get::<i64>(0)
-                        }),
+                        .run(count_kv()),
                 )
                 .await;
                 Ok::<_, Error>((inner, started.elapsed()))
@@ -228,8 +211,19 @@ async fn a_b_a_nesting_across_two_databases_joins_the_outer_transaction() {
 // ---------------------------------------------------------------------------------------
 // Defect 6: cycles across tasks, bounded by `turn_wait`.
 
-fn assert_busy_naming_holder(result: &Result<usize, Error>) {
-    let Err(Error::Busy { detail, .. }) = result else {
+/// Defect 6's ending: a `task` (what kind of) ran a statement in the root while savepoint
+/// `holder` awaited it. Asserts it ended in `Error::Busy` naming that savepoint and where it
+/// was opened, and the root committed its own row.
+async fn assert_task_got_busy_naming_the_holder(
+    test: &TestDb,
+    task: &str,
+    outcome: Option<Result<Result<usize, Error>, Error>>,
+) {
+    let Some(outcome) = outcome else {
+        panic!("hung for 5 s: the {task} task waits for the root's turn held by the savepoint that awaits it");
+    };
+    let result = outcome.expect("the root commits");
+    let Err(Error::Busy { detail, .. }) = &result else {
         panic!("expected Error::Busy naming the holder, got {result:?}")
     };
     assert!(
@@ -241,6 +235,8 @@ fn assert_busy_naming_holder(result: &Result<usize, Error>) {
         detail.contains("holes_waits.rs:"),
         "gives the file:line: {detail}"
     );
+    assert_eq!(test.kv().await, table([("root", 1)]));
+    test.assert_healthy().await;
 }
 
 /// Defect 6a: a task spawned with `transactional::spawn` in frame F runs a statement in F
@@ -252,10 +248,7 @@ fn assert_busy_naming_holder(result: &Result<usize, Error>) {
 /// then ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spawned_task_awaited_inside_a_later_savepoint_gets_busy_naming_the_holder() {
-    let test = TestDb::new(Kind::File).await;
-    let test = test
-        .reopen_with(Database::builder().turn_wait(Duration::from_millis(200)))
-        .await;
+    let test = file_db_with_short_turn_wait().await;
     let outcome = bounded(
         Duration::from_secs(5),
         Atomic::new().db(test.db.clone()).run(async {
@@ -277,13 +270,7 @@ async fn a_spawned_task_awaited_inside_a_later_savepoint_gets_busy_naming_the_ho
         }),
     )
     .await;
-    let Some(outcome) = outcome else {
-        panic!("hung for 5 s: the spawned task waits for the root's turn held by the savepoint that awaits it");
-    };
-    let task_result = outcome.expect("the root commits");
-    assert_busy_naming_holder(&task_result);
-    assert_eq!(test.kv().await, table([("root", 1)]));
-    test.assert_healthy().await;
+    assert_task_got_busy_naming_the_holder(&test, "spawned", outcome).await;
 }
 
 /// Defect 6b: a plain `tokio::spawn` (no transaction context) uses the root's `Tx` handle
@@ -294,10 +281,7 @@ async fn a_spawned_task_awaited_inside_a_later_savepoint_gets_busy_naming_the_ho
 /// savepoint and where it was opened; no hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_tokio_task_using_the_roots_handle_gets_busy_naming_the_holder() {
-    let test = TestDb::new(Kind::File).await;
-    let test = test
-        .reopen_with(Database::builder().turn_wait(Duration::from_millis(200)))
-        .await;
+    let test = file_db_with_short_turn_wait().await;
     let outcome = bounded(
         Duration::from_secs(5),
         Atomic::new().db(test.db.clone()).run(async {
@@ -316,17 +300,21 @@ async fn a_plain_tokio_task_using_the_roots_handle_gets_busy_naming_the_holder()
         }),
     )
     .await;
-    let Some(outcome) = outcome else {
-        panic!("hung for 5 s: the plain task waits for the root's turn held by the savepoint that awaits it");
-    };
-    let task_result = outcome.expect("the root commits");
-    assert_busy_naming_holder(&task_result);
-    assert_eq!(test.kv().await, table([("root", 1)]));
-    test.assert_healthy().await;
+    assert_task_got_busy_naming_the_holder(&test, "plain", outcome).await;
 }
 
 // ---------------------------------------------------------------------------------------
 // Defect 7: `timeout` bounds the whole call, waits included.
+
+/// A block with a 100 ms timeout queued behind a holder that lasts ~1 s ended in
+/// `Error::Timeout` within roughly the timeout.
+fn assert_timed_out_promptly(limited: &Result<(), Error>, elapsed: Duration) {
+    assert!(
+        matches!(limited, Err(Error::Timeout(_))),
+        "expected Error::Timeout, got {limited:?} after {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_millis(600), "took {elapsed:?}");
+}
 
 /// Defect 7 (writer): a transaction with a 100 ms timeout, queued behind another transaction
 /// that holds the writer for ~1 s, waits the whole second (the timeout only covers the body)
@@ -363,11 +351,7 @@ async fn a_transaction_timeout_covers_the_wait_for_the_writer() {
     .expect("hung for 5 s");
     let elapsed = started.elapsed();
     slow.await.unwrap().unwrap();
-    assert!(
-        matches!(limited, Err(Error::Timeout(_))),
-        "expected Error::Timeout, got {limited:?} after {elapsed:?}"
-    );
-    assert!(elapsed < Duration::from_millis(600), "took {elapsed:?}");
+    assert_timed_out_promptly(&limited, elapsed);
     assert_eq!(test.raw_kv().unwrap(), table([("slow", 1)]));
     test.assert_healthy().await;
 }
@@ -405,11 +389,7 @@ async fn a_savepoint_timeout_covers_the_wait_for_the_turn() {
     .await
     .expect("hung for 10 s");
     let (limited, elapsed) = outcome.expect("the parent commits");
-    assert!(
-        matches!(limited, Err(Error::Timeout(_))),
-        "expected Error::Timeout, got {limited:?} after {elapsed:?}"
-    );
-    assert!(elapsed < Duration::from_millis(600), "took {elapsed:?}");
+    assert_timed_out_promptly(&limited, elapsed);
     assert_eq!(
         test.raw_kv().unwrap(),
         table([("parent", 1), ("sibling", 1)])
@@ -419,6 +399,15 @@ async fn a_savepoint_timeout_covers_the_wait_for_the_turn() {
 
 // ---------------------------------------------------------------------------------------
 // Defect 8: no dependence on tokio's timer.
+
+/// What a panic said (its `String` or `&str` payload).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
 
 /// Defect 8: on a runtime built without the time driver, contended writers (and contended
 /// savepoints) panic inside the library: "A Tokio 1.x context was found, but timers are
@@ -471,12 +460,7 @@ fn contended_transactions_work_on_a_runtime_without_the_time_driver() {
                         Ok(Ok(())) => {}
                         Ok(Err(err)) => failures.push(format!("writer {w}: {err}")),
                         Err(err) if err.is_panic() => {
-                            let panic = err.into_panic();
-                            let msg = panic
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                                .unwrap_or_default();
+                            let msg = panic_message(&*err.into_panic());
                             failures.push(format!("writer {w} panicked: {msg}"));
                         }
                         Err(err) => failures.push(format!("writer {w}: {err}")),
@@ -486,12 +470,7 @@ fn contended_transactions_work_on_a_runtime_without_the_time_driver() {
                 (failures, rows)
             })
         });
-        let _ = done_tx.send(outcome.map_err(|p| {
-            p.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default()
-        }));
+        let _ = done_tx.send(outcome.map_err(|p| panic_message(&*p)));
     });
     let outcome = done_rx
         .recv_timeout(Duration::from_secs(30))
@@ -581,20 +560,9 @@ async fn a_busy_reader_does_not_block_the_executor() {
     });
     tokio::task::yield_now().await; // the ticker is running
     let started = Instant::now();
-    let read = bounded(
-        Duration::from_secs(10),
-        Atomic::new()
-            .db(test.db.clone())
-            .read_only(true)
-            .run(async {
-                transactional::current()?
-                    .query_row("SELECT count(*) FROM kv", ())
-                    .await?
-                    .get::<i64>(0)
-            }),
-    )
-    .await
-    .expect("the read hung for 10 s");
+    let read = bounded(Duration::from_secs(10), test.count_read_only())
+        .await
+        .expect("the read hung for 10 s");
     let waited = started.elapsed();
     ticker.abort();
     let ticks = ticks.load(Ordering::Relaxed);
@@ -626,10 +594,7 @@ async fn a_busy_reader_does_not_block_the_executor() {
 /// transaction has rolled back and the database works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_whose_child_never_ends_gets_busy_naming_the_child() {
-    let test = TestDb::new(Kind::File)
-        .await
-        .reopen_with(Database::builder().turn_wait(Duration::from_millis(200)))
-        .await;
+    let test = file_db_with_short_turn_wait().await;
     let started = Instant::now();
     let (child_tx, child_rx) = tokio::sync::oneshot::channel();
     let outer = Atomic::new().db(test.db.clone()).run(async move {
@@ -659,14 +624,10 @@ async fn a_frame_whose_child_never_ends_gets_busy_naming_the_child() {
     );
     // The child goes away: the transaction rolls back behind it.
     child_rx.await.unwrap().abort();
-    let mut rows = test.kv().await;
-    for _ in 0..100 {
-        if rows.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        rows = test.kv().await;
-    }
-    assert_eq!(rows, table([]));
+    eventually(Duration::from_secs(1), || async {
+        test.kv().await.is_empty()
+    })
+    .await;
+    assert_eq!(test.kv().await, table([]));
     test.assert_healthy().await;
 }

@@ -244,6 +244,16 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The context of case `case`'s root, with an empty list of violations.
+    fn root(case: u64) -> Ctx {
+        Ctx {
+            case,
+            path: vec![0],
+            depth: 0,
+            violations: Arc::default(),
+        }
+    }
+
     fn violation(&self, what: String) {
         self.violations
             .lock()
@@ -541,13 +551,8 @@ fn quiet_model_panics() {
 
 /// Runs one case; `Err` describes what went wrong.
 async fn run_case(test: &TestDb, case: u64, root: Node) -> Result<(), String> {
-    let violations = Arc::new(Mutex::new(Vec::new()));
-    let ctx = Ctx {
-        case,
-        path: vec![0],
-        depth: 0,
-        violations: violations.clone(),
-    };
+    let ctx = Ctx::root(case);
+    let violations = ctx.violations.clone();
     let root = Arc::new(root);
     let expected = expected_rows(case, &root);
     let run = Atomic::new()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::task::LocalSet;
 use transactional::{transactional, Database, Error};
-use transactional_tests::{table, Kind, KINDS};
+use transactional_tests::{table, TestDb, KINDS};
 
 /// Long enough for a savepoint, short enough that the old behaviour fails fast with `Busy`.
 const WRITER_WAIT: Duration = Duration::from_millis(500);
@@ -57,49 +57,14 @@ async fn spawn_local_children(db: &Database, prefix: &str, fail: bool) -> Result
     Ok(depths)
 }
 
-async fn open(kind: Kind) -> (Database, Option<tempfile::TempDir>) {
-    let builder = Database::builder().writer_wait(WRITER_WAIT);
-    let (db, dir) = match kind {
-        Kind::Memory => (builder.open_in_memory().await.expect("open"), None),
-        Kind::File => {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let db = builder.open(dir.path().join("t.db")).await.expect("open");
-            (db, Some(dir))
-        }
-    };
-    transactional::Atomic::new()
-        .db(db.clone())
-        .run(async {
-            transactional::current()?
-                .execute_batch("CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
-                .await
-        })
-        .await
-        .expect("create kv");
-    (db, dir)
-}
-
-async fn kv(db: &Database) -> std::collections::BTreeMap<String, i64> {
-    transactional::Atomic::new()
-        .db(db.clone())
-        .run(async {
-            let rows = transactional::current()?
-                .query("SELECT key, val FROM kv ORDER BY key", ())
-                .await?;
-            rows.iter()
-                .map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)))
-                .collect::<Result<_, Error>>()
-        })
-        .await
-        .expect("read kv")
-}
-
 #[tokio::test]
 async fn spawn_local_children_are_savepoints_of_the_outer_transaction() {
     for kind in KINDS {
         let local = LocalSet::new();
         let run = local.run_until(async {
-            let (db, _dir) = open(kind).await;
+            let test =
+                TestDb::with_builder(kind, Database::builder().writer_wait(WRITER_WAIT)).await;
+            let db = test.db.clone();
             // A child that sees no transaction begins one here, on the same database.
             db.set_default();
             let depths = spawn_local_children(&db, "ok", false).await;
@@ -119,7 +84,7 @@ async fn spawn_local_children_are_savepoints_of_the_outer_transaction() {
                 ("okexplicit", 10),
                 ("okpath", 20),
             ]);
-            assert_eq!(kv(&db).await, expected, "{kind:?}");
+            assert_eq!(test.kv().await, expected, "{kind:?}");
         });
         tokio::time::timeout(BOUND, run)
             .await

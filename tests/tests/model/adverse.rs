@@ -31,7 +31,7 @@ use transactional_tests::{Kind, TestDb};
 
 use super::checks::{
     all_or_none, check_hook, check_integrity, check_raw_writable, check_read_only, check_reads,
-    check_root_result, check_write, keep_going, observed_rows, watch, Failures,
+    check_root_result, check_write, observed_rows, watch, Failures,
 };
 use super::{
     body, case_range, cases, dooms, expected_rows, pause, quiet_model_panics, tree_with, AbortAll,
@@ -470,13 +470,8 @@ async fn run_cancel_case(
     extras: &Extras,
     report: &mut CaseReport,
 ) -> Result<(), String> {
-    let violations = Arc::new(Mutex::new(Vec::new()));
-    let ctx = Ctx {
-        case,
-        path: vec![0],
-        depth: 0,
-        violations: violations.clone(),
-    };
+    let ctx = Ctx::root(case);
+    let violations = ctx.violations.clone();
     let root = Arc::new(root);
     let full = full_rows(case, &root);
     let signals = Signals::default();
@@ -567,6 +562,18 @@ pub(super) fn cases_for(num: u32, den: u32) -> u32 {
     (cases() * num / den).max(1)
 }
 
+/// The proptest settings of the adverse-conditions runs: `cases` cases, shrinking bounded
+/// (a case takes up to seconds), nothing persisted.
+pub(super) fn adverse_config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 64,
+        max_shrink_time: 60_000,
+        ..ProptestConfig::default()
+    }
+}
+
 fn run_cancellations(flavor: Flavor, cases: u32) {
     quiet_model_panics();
     let runtime = match flavor {
@@ -588,14 +595,7 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
     let counter = AtomicU64::new(0);
     let tally = Mutex::new(Tally::default());
     let failures = Failures::default();
-    let config = ProptestConfig {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 64,
-        max_shrink_time: 60_000,
-        ..ProptestConfig::default()
-    };
-    proptest!(config, |(root in tree_with(true), extras in extras())| {
+    proptest!(adverse_config(cases), |(root in tree_with(true), extras in extras())| {
         let case = counter.fetch_add(1, SeqCst);
         let flavour = FLAVOURS[extras.flavour];
         let test = &dbs[extras.flavour];
@@ -626,10 +626,7 @@ fn run_cancellations(flavor: Flavor, cases: u32) {
         }
         match &result {
             Ok(()) => {}
-            Err(why) if keep_going() => {
-                failures.add(why, || format!("{flavor:?} case {case} on {flavour:?}: {why}\n      extras: {extras:?}\n      tree: {root:?}"));
-                return Ok(());
-            }
+            Err(why) if failures.kept_going(why, || format!("{flavor:?} case {case} on {flavour:?}: {why}\n      extras: {extras:?}\n      tree: {root:?}")) => return Ok(()),
             Err(why) => eprintln!(
                 "{flavor:?} case {case} on {flavour:?} failed: {why}\nextras: {extras:?}\n{root:?}"
             ),

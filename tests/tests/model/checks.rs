@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use transactional::{Atomic, Database, Error};
-use transactional_tests::TestDb;
+use transactional_tests::{eventually, raw_write, TestDb};
 
 use super::adverse::{marker_key, select_case_rows, ReadSeen, RootResult};
 use super::{case_range, dooms, Ending, Node, NodeError};
@@ -20,10 +20,16 @@ async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
     tokio::task::spawn_blocking(f).await.expect("raw check")
 }
 
-fn raw_case_rows(path: &std::path::Path, case: u64) -> Result<BTreeSet<String>, String> {
+/// A connection of its own to the file, outside the library, waiting up to 3 s for locks.
+fn raw_conn(path: &std::path::Path) -> Result<rusqlite::Connection, String> {
     let conn = rusqlite::Connection::open(path).map_err(|e| format!("raw open: {e}"))?;
     conn.busy_timeout(Duration::from_secs(3))
         .map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+fn raw_case_rows(path: &std::path::Path, case: u64) -> Result<BTreeSet<String>, String> {
+    let conn = raw_conn(path)?;
     let (from, to) = case_range(case);
     let mut stmt = conn
         .prepare("SELECT key FROM kv WHERE key >= ?1 AND key < ?2")
@@ -35,24 +41,10 @@ fn raw_case_rows(path: &std::path::Path, case: u64) -> Result<BTreeSet<String>, 
     rows
 }
 
-fn raw_begin_immediate(path: &std::path::Path) -> Result<(), String> {
-    let conn = rusqlite::Connection::open(path).map_err(|e| format!("raw open: {e}"))?;
-    conn.busy_timeout(Duration::from_secs(3))
-        .map_err(|e| e.to_string())?;
-    conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")
-        .map_err(|e| format!("a raw connection cannot BEGIN IMMEDIATE (waited 3 s): {e}"))
-}
-
-fn raw_integrity(path: &std::path::Path) -> Result<(), String> {
-    let conn = rusqlite::Connection::open(path).map_err(|e| format!("raw open: {e}"))?;
-    conn.busy_timeout(Duration::from_secs(3))
-        .map_err(|e| e.to_string())?;
-    let verdict: String = conn
+fn raw_integrity(path: &std::path::Path) -> Result<String, String> {
+    raw_conn(path)?
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .map_err(|e| format!("integrity_check: {e}"))?;
-    (verdict == "ok")
-        .then_some(())
-        .ok_or(format!("integrity_check: {verdict}"))
+        .map_err(|e| format!("integrity_check: {e}"))
 }
 
 /// The case's rows read through the library (a read-only transaction).
@@ -104,42 +96,39 @@ pub(super) async fn check_read_only(db: &Database, slots: usize) -> Result<(), S
 
 /// A write transaction commits.
 pub(super) async fn check_write(test: &TestDb) -> Result<(), String> {
-    test.exec(
-        "CREATE TABLE IF NOT EXISTS health(x); INSERT INTO health VALUES (1); DELETE FROM health",
-    )
-    .await
-    .map_err(|e| format!("a write transaction failed: {e}"))
+    test.write_something()
+        .await
+        .map_err(|e| format!("a write transaction failed: {e}"))
 }
 
+/// `PRAGMA integrity_check` is `ok` (on its own connection for file databases).
 pub(super) async fn check_integrity(test: &TestDb) -> Result<(), String> {
-    match &test.path {
+    let verdict = match &test.path {
         Some(path) => {
             let path = path.clone();
-            off_thread(move || raw_integrity(&path)).await
+            off_thread(move || raw_integrity(&path)).await?
         }
-        None => {
-            let verdict: String = Atomic::new()
-                .db(test.db.clone())
-                .run(async {
-                    transactional::current()?
-                        .query_row("PRAGMA integrity_check", ())
-                        .await?
-                        .get(0)
-                })
-                .await
-                .map_err(|e: Error| format!("integrity_check: {e}"))?;
-            (verdict == "ok")
-                .then_some(())
-                .ok_or(format!("integrity_check: {verdict}"))
-        }
-    }
+        None => test
+            .integrity_check()
+            .await
+            .map_err(|e| format!("integrity_check: {e}"))?,
+    };
+    (verdict == "ok")
+        .then_some(())
+        .ok_or(format!("integrity_check: {verdict}"))
 }
 
+/// Another connection can take the file's write lock (within 3 s): the library left none of
+/// its connections inside a transaction.
 pub(super) async fn check_raw_writable(test: &TestDb) -> Result<(), String> {
     match &test.path {
         Some(path) => {
             let path = path.clone();
-            off_thread(move || raw_begin_immediate(&path)).await
+            off_thread(move || {
+                raw_write(&path, "BEGIN IMMEDIATE; ROLLBACK", Duration::from_secs(3))
+            })
+            .await
+            .map_err(|e| format!("a raw connection cannot BEGIN IMMEDIATE (waited 3 s): {e}"))
         }
         None => Ok(()),
     }
@@ -185,17 +174,18 @@ pub(super) fn all_or_none(rows: &BTreeSet<String>, full: &BTreeSet<String>) -> R
 /// The hook ran iff the root's rows are there (a hook gets 500 ms to show up).
 pub(super) async fn check_hook(committed: bool, hook_ran: &AtomicBool) -> Result<(), String> {
     if committed {
-        let start = Instant::now();
-        while !hook_ran.load(SeqCst) {
-            if start.elapsed() > Duration::from_millis(500) {
-                return Err(
-                    "the root committed (its rows are there) but its on_commit hook never ran"
-                        .to_owned(),
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        if eventually(Duration::from_millis(500), || async {
+            hook_ran.load(SeqCst)
+        })
+        .await
+        {
+            Ok(())
+        } else {
+            Err(
+                "the root committed (its rows are there) but its on_commit hook never ran"
+                    .to_owned(),
+            )
         }
-        Ok(())
     } else if hook_ran.load(SeqCst) {
         Err("the root's on_commit hook ran but its rows are not there".to_owned())
     } else {
@@ -326,6 +316,15 @@ impl Failures {
         let mut map = self.0.lock().unwrap();
         let entry = map.entry(kind).or_insert_with(|| (0, example()));
         entry.0 += 1;
+    }
+
+    /// In `MODEL_KEEP_GOING` mode, records the failed case and returns `true`: the caller
+    /// then lets the case pass, so that the run goes on (and `finish` fails it).
+    pub(super) fn kept_going(&self, why: &str, example: impl FnOnce() -> String) -> bool {
+        if keep_going() {
+            self.add(why, example);
+        }
+        keep_going()
     }
 
     /// Prints the survey and fails if anything failed.

@@ -21,15 +21,15 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use tokio::sync::oneshot;
-use transactional_tests::{Kind, TestDb};
+use transactional_tests::{eventually, Kind, TestDb};
 
 use super::adverse::{
-    cases_for, cut_moment, extras, full_rows, marker_tx, root_future, run_read_tx, DbFlavour,
-    Extras, Kind2, ReadSeen, RootResult, Signals,
+    adverse_config, cases_for, cut_moment, extras, full_rows, marker_tx, root_future, run_read_tx,
+    DbFlavour, Extras, Kind2, ReadSeen, RootResult, Signals,
 };
 use super::checks::{
     all_or_none, check_integrity, check_raw_writable, check_read_only, check_reads,
-    check_root_result, check_write, keep_going, observed_rows, watch, Failures,
+    check_root_result, check_write, observed_rows, watch, Failures,
 };
 use super::{quiet_model_panics, tree_with, AbortAll, Ctx, Node, NodeError};
 
@@ -101,13 +101,8 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
     let doomed_runtime = builder.enable_all().build().unwrap();
     let test = doomed_runtime.block_on(TestDb::with_builder(Kind::File, flavour.builder()));
 
-    let violations = Arc::new(Mutex::new(Vec::new()));
-    let ctx = Ctx {
-        case,
-        path: vec![0],
-        depth: 0,
-        violations: violations.clone(),
-    };
+    let ctx = Ctx::root(case);
+    let violations = ctx.violations.clone();
     let root = Arc::new(root);
     let full = full_rows(case, &root);
     let signals = Signals::default();
@@ -237,14 +232,14 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
         report.committed = !rows.is_empty();
         // A COMMIT on a blocking thread that outlived its runtime runs its hooks there, a
         // moment after its rows became visible: allow it a grace period.
-        let mut hook_ran = signals.hook_ran.load(SeqCst);
-        for _ in 0..100 {
-            if hook_ran || !report.committed {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-            hook_ran = signals.hook_ran.load(SeqCst);
-        }
+        let hook_ran = if report.committed {
+            eventually(Duration::from_secs(1), || async {
+                signals.hook_ran.load(SeqCst)
+            })
+            .await
+        } else {
+            signals.hook_ran.load(SeqCst)
+        };
         if hook_ran && !report.committed {
             failed.push("the root's on_commit hook ran but its rows are not there".to_owned());
         }
@@ -336,14 +331,7 @@ fn model_runtime_shut_down_mid_case() {
     let counter = AtomicU64::new(0);
     let tally = Mutex::new(Tally::default());
     let failures = Failures::default();
-    let config = ProptestConfig {
-        cases: cases_for(1, 5),
-        failure_persistence: None,
-        max_shrink_iters: 64,
-        max_shrink_time: 60_000,
-        ..ProptestConfig::default()
-    };
-    proptest!(config, |(root in tree_with(true), extras in extras(), stop in stop())| {
+    proptest!(adverse_config(cases_for(1, 5)), |(root in tree_with(true), extras in extras(), stop in stop())| {
         let case = counter.fetch_add(1, SeqCst);
         let _watch = watch(Duration::from_secs(60), || {
             format!("shutdown case {case}, {stop:?}\nextras: {extras:?}\ntree: {root:?}")
@@ -359,10 +347,7 @@ fn model_runtime_shut_down_mid_case() {
                 t.committed += u64::from(report.committed);
                 t.hooks_lost_at_shutdown += u64::from(report.hook_lost);
             }
-            Err(why) if keep_going() => {
-                failures.add(why, || format!("shutdown case {case}: {why}\n      {stop:?}\n      extras: {extras:?}\n      tree: {root:?}"));
-                return Ok(());
-            }
+            Err(why) if failures.kept_going(why, || format!("shutdown case {case}: {why}\n      {stop:?}\n      extras: {extras:?}\n      tree: {root:?}")) => return Ok(()),
             Err(why) => eprintln!(
                 "shutdown case {case} failed: {why}\n{stop:?}\nextras: {extras:?}\n{root:?}"
             ),
