@@ -78,10 +78,46 @@ pub enum Error {
     #[error("unsupported: {0}")]
     Unsupported(String),
 
-    /// Blocking work handed to a background thread did not come back (the thread panicked
-    /// or the runtime shut down).
-    #[error("background task failed: {0}")]
-    Background(String),
+    /// A query that must return a row (`query_row`) returned none.
+    #[error("the query returned no rows (in `{sql}`)")]
+    NoRows {
+        /// The query.
+        sql: String,
+    },
+
+    /// [`Row::get`](crate::Row::get) named a column the row does not have.
+    #[error("no column {column} in this row (its columns: {columns})")]
+    NoSuchColumn {
+        /// The position or name asked for.
+        column: String,
+        /// The row's column names, comma-separated.
+        columns: String,
+    },
+
+    /// A column's value could not be converted to the type asked for.
+    #[error("column {column}: cannot read a {found} value as {target}: {source}")]
+    Conversion {
+        /// The column's name.
+        column: String,
+        /// The Rust type asked for.
+        target: &'static str,
+        /// The SQL type of the value found (`NULL`, `INTEGER`, `REAL`, `TEXT`, `BLOB`).
+        found: &'static str,
+        /// What the conversion reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// Work handed to a background thread did not come back (the thread panicked or the
+    /// runtime shut down).
+    #[error("background task failed: {what}")]
+    Background {
+        /// What the work was.
+        what: String,
+        /// Why it did not come back, when known.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 /// Shorthand for results of this crate.
@@ -111,6 +147,16 @@ impl Error {
         Error::Sqlite {
             source,
             sql: sql.map(str::to_owned),
+        }
+    }
+
+    pub(crate) fn background(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Background {
+            what: what.into(),
+            source: Some(source.into()),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rusqlite::types::{FromSql, FromSqlError, Value, ValueRef};
+use rusqlite::types::{FromSql, FromSqlError, Type, Value, ValueRef};
 use rusqlite::{Connection, Params, Statement};
 
 use crate::backend::sqlite::conn::{is_library_statement, ConnGuard};
@@ -84,12 +84,13 @@ impl Tx {
         .await
     }
 
-    /// Runs a query and returns its first row; no row is an error
-    /// (`rusqlite::Error::QueryReturnedNoRows`).
+    /// Runs a query and returns its first row; no row is [`Error::NoRows`].
     pub async fn query_row<P: Params>(&self, sql: &str, params: P) -> Result<Row> {
         self.query_opt(sql, params)
             .await?
-            .ok_or_else(|| Error::sqlite(rusqlite::Error::QueryReturnedNoRows, Some(sql)))
+            .ok_or_else(|| Error::NoRows {
+                sql: sql.to_owned(),
+            })
     }
 
     /// Runs `f` on the connection itself, in this frame's turn: the escape hatch for
@@ -251,23 +252,40 @@ pub struct Row {
 
 impl Row {
     /// The value of a column, by position (`0`) or name (`"val"`), converted to `T`.
+    ///
+    /// A column the row does not have is [`Error::NoSuchColumn`]; a value that does not
+    /// convert (a `NULL` read as `i64`, text read as a number) is [`Error::Conversion`], naming
+    /// the column, the type asked for and the SQL type found.
     pub fn get<T: FromSql>(&self, column: impl ColumnIndex) -> Result<T> {
         let idx = column.index(self)?;
-        T::column_result(ValueRef::from(&self.values[idx])).map_err(|err| {
-            let source = match err {
-                FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
-                    idx,
-                    self.columns[idx].clone(),
-                    ValueRef::from(&self.values[idx]).data_type(),
-                ),
-                other => rusqlite::Error::FromSqlConversionFailure(
-                    idx,
-                    ValueRef::from(&self.values[idx]).data_type(),
-                    Box::new(other),
-                ),
+        let value = ValueRef::from(&self.values[idx]);
+        T::column_result(value).map_err(|err| {
+            let found = match value.data_type() {
+                Type::Null => "NULL",
+                Type::Integer => "INTEGER",
+                Type::Real => "REAL",
+                Type::Text => "TEXT",
+                Type::Blob => "BLOB",
             };
-            Error::from(source)
+            let source: Box<dyn std::error::Error + Send + Sync> = match err {
+                FromSqlError::InvalidType => "the types do not match".into(),
+                FromSqlError::Other(source) => source,
+                other => Box::new(other),
+            };
+            Error::Conversion {
+                column: format!("{idx} `{}`", self.columns[idx]),
+                target: std::any::type_name::<T>(),
+                found,
+                source,
+            }
         })
+    }
+
+    fn no_such_column(&self, column: String) -> Error {
+        Error::NoSuchColumn {
+            column,
+            columns: self.columns.join(", "),
+        }
     }
 
     /// The column names, in order.
@@ -302,7 +320,7 @@ impl ColumnIndex for usize {
         if *self < row.len() {
             Ok(*self)
         } else {
-            Err(rusqlite::Error::InvalidColumnIndex(*self).into())
+            Err(row.no_such_column(self.to_string()))
         }
     }
 }
@@ -312,7 +330,7 @@ impl ColumnIndex for &str {
         row.columns
             .iter()
             .position(|c| c.eq_ignore_ascii_case(self))
-            .ok_or_else(|| rusqlite::Error::InvalidColumnName((*self).to_owned()).into())
+            .ok_or_else(|| row.no_such_column(format!("`{self}`")))
     }
 }
 
@@ -381,26 +399,33 @@ mod tests {
     #[test]
     fn bad_columns_and_types_are_errors_not_panics() {
         let row = row();
-        assert!(matches!(
-            row.get::<i64>(2),
-            Err(Error::Sqlite {
-                source: rusqlite::Error::InvalidColumnIndex(2),
-                ..
-            })
-        ));
-        assert!(matches!(
-            row.get::<i64>("nope"),
-            Err(Error::Sqlite {
-                source: rusqlite::Error::InvalidColumnName(_),
-                ..
-            })
-        ));
-        assert!(matches!(
-            row.get::<i64>(0),
-            Err(Error::Sqlite {
-                source: rusqlite::Error::InvalidColumnType(0, _, _),
-                ..
-            })
-        ));
+        let err = row.get::<i64>(2).unwrap_err();
+        assert!(
+            matches!(&err, Error::NoSuchColumn { column, columns } if column == "2" && columns == "key, val"),
+            "{err:?}"
+        );
+        let err = row.get::<i64>("nope").unwrap_err();
+        assert!(
+            matches!(&err, Error::NoSuchColumn { column, .. } if column == "`nope`"),
+            "{err:?}"
+        );
+        let err = row.get::<i64>(0).unwrap_err();
+        let Error::Conversion {
+            column,
+            target,
+            found,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (column.as_str(), *target, *found),
+            ("0 `key`", "i64", "TEXT")
+        );
+        assert_eq!(
+            err.to_string(),
+            "column 0 `key`: cannot read a TEXT value as i64: the types do not match"
+        );
     }
 }

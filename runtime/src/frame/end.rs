@@ -75,9 +75,7 @@ impl FrameGuard {
                     }
                     result
                 }
-                Err(e) => Err(Error::Background(format!(
-                    "the COMMIT's thread failed: {e}"
-                ))),
+                Err(e) => Err(Error::background("the COMMIT on a blocking thread", e)),
             };
         }
         let (result, hooks) = ending.finish(own_turn, outcome);

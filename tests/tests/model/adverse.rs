@@ -387,7 +387,12 @@ pub(super) async fn run_read_tx(db: Database, case: u64, spec: ReadTx) -> ReadSe
                         Ok::<_, NodeError>(())
                     }))
                     .await
-                    .map_err(|e| NodeError::Db(Error::Background(e.to_string())))??
+                    .map_err(|e| {
+                        NodeError::Db(Error::Background {
+                            what: e.to_string(),
+                            source: None,
+                        })
+                    })??
                 }
             }
         }

@@ -44,7 +44,7 @@ pub(crate) fn install(
     std::thread::Builder::new()
         .name("transactional-checkpoint".into())
         .spawn(move || run(&path, wake, writer_lock, threshold))
-        .map_err(|e| Error::Background(format!("could not start the checkpoint thread: {e}")))?;
+        .map_err(|e| Error::background("starting the checkpoint thread", e))?;
     // Replaces SQLite's automatic checkpoint on this connection (both are WAL hooks).
     writer.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
         if i64::from(pages) >= threshold {

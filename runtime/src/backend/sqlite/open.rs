@@ -243,7 +243,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| Error::Background(e.to_string()))?
+        .map_err(|e| Error::background("opening the database", e))?
 }
 
 /// Why a builder pragma would break what the runtime relies on, if it would.
