@@ -24,7 +24,7 @@ use proc_macro::TokenStream;
 
 /// Runs the body of an `async fn` in a database transaction.
 ///
-/// ```ignore
+/// ```
 /// use transactional::{transactional, Database};
 ///
 /// #[transactional(db = db, timeout = "2s", name = "transfer")]
@@ -34,6 +34,29 @@ use proc_macro::TokenStream;
 ///     tx.execute("UPDATE account SET balance = balance + ?1 WHERE id = ?2", (amount, to)).await?;
 ///     Ok(())
 /// }
+///
+/// #[transactional(db = db)]
+/// async fn setup(db: &Database) -> Result<(), transactional::Error> {
+///     transactional::current()?
+///         .execute_batch("CREATE TABLE account(id INTEGER PRIMARY KEY, balance INTEGER);
+///                         INSERT INTO account VALUES (1, 100), (2, 0)")
+///         .await
+/// }
+///
+/// #[transactional(db = db, read_only)]
+/// async fn balance(db: &Database, id: i64) -> Result<i64, transactional::Error> {
+///     transactional::current()?
+///         .query_row("SELECT balance FROM account WHERE id = ?1", (id,))
+///         .await?
+///         .get(0)
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Database::open_in_memory().await?;
+/// setup(&db).await?;
+/// transfer(&db, 1, 2, 30).await?;
+/// assert_eq!((balance(&db, 1).await?, balance(&db, 2).await?), (70, 30));
+/// # Ok::<_, transactional::Error>(()) }).unwrap();
 /// ```
 ///
 /// # Where it applies
@@ -77,7 +100,7 @@ use proc_macro::TokenStream;
 /// The signature is kept as written; the body moves into an `async move` block that the
 /// runtime's `Atomic` builder runs in the transaction:
 ///
-/// ```ignore
+/// ```text
 /// // Input
 /// #[transactional(db = db, propagation = "join", name = "load")]
 /// async fn f(db: &Database, x: u32) -> Result<u32, MyError> { body }
@@ -115,13 +138,17 @@ use proc_macro::TokenStream;
 ///   both carry the current transaction into the new task. Items nested in the body are left
 ///   alone, and so are paths inside macro invocations.
 ///
-/// With `retries = N` the body has to be built afresh for every attempt:
+/// With `retries = N` the body has to be built afresh for every attempt, and whether an
+/// attempt's error is transient is read off the error itself (a `transactional::Error`, or
+/// any `std::error::Error` whose `source()` chain holds one):
 ///
-/// ```ignore
-/// ::transactional::__private::Atomic::new()
-///     .retries(3)
-///     .run_retrying(|| async { body })
-///     .await
+/// ```text
+/// ::transactional::__private::run_retrying(
+///     ::transactional::__private::Atomic::new().retries(3),
+///     || async { body },
+///     |__transactional_err: &MyError| { /* is it transient? */ },
+/// )
+/// .await
 /// ```
 ///
 /// Each attempt's body borrows the arguments instead of owning them (an `async move` body
