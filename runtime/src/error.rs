@@ -110,7 +110,7 @@ pub enum Error {
 
     /// Work handed to a background thread did not come back (the thread panicked or the
     /// runtime shut down).
-    #[error("background task failed: {what}")]
+    #[error("background task failed: {what}{}", source_suffix(.source))]
     Background {
         /// What the work was.
         what: String,
@@ -122,6 +122,13 @@ pub enum Error {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn source_suffix(source: &Option<Box<dyn std::error::Error + Send + Sync>>) -> String {
+    match source {
+        Some(source) => format!(": {source}"),
+        None => String::new(),
+    }
+}
 
 fn sql_suffix(sql: &Option<String>) -> String {
     match sql {

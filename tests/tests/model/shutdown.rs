@@ -258,8 +258,9 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
             .iter()
             .filter(|seen| match seen {
                 ReadSeen::Failed(why) => {
-                    let by_shutdown =
-                        why.contains("was cancelled") || why.contains("TransactionClosed");
+                    let by_shutdown = why.contains("was cancelled")
+                        || why.contains("JoinError::Cancelled")
+                        || why.contains("TransactionClosed");
                     report.reads_failed_at_shutdown += u64::from(by_shutdown);
                     !by_shutdown
                 }
