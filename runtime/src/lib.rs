@@ -54,6 +54,9 @@ mod task;
 mod tx;
 mod wait;
 mod writer;
+#[cfg(feature = "postgres")]
+#[path = "backend/postgres/mod.rs"]
+mod backend_postgres;
 
 #[doc(hidden)]
 pub mod __private;
