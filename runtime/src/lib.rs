@@ -42,6 +42,9 @@
 //! See the README for the problem this solves, the guarantee, and the options.
 
 mod atomic;
+#[cfg(feature = "postgres")]
+#[path = "backend/postgres/mod.rs"]
+mod backend_postgres;
 mod checkpoint;
 mod conn;
 mod context;
@@ -54,9 +57,6 @@ mod task;
 mod tx;
 mod wait;
 mod writer;
-#[cfg(feature = "postgres")]
-#[path = "backend/postgres/mod.rs"]
-mod backend_postgres;
 
 #[doc(hidden)]
 pub mod __private;
