@@ -10,4 +10,8 @@
 // Not yet called from the frame machinery; each piece is exercised by its own tests.
 #![allow(dead_code)]
 
+pub(crate) mod errors;
 pub(crate) mod placeholders;
+
+#[cfg(test)]
+pub(crate) mod test_db;
