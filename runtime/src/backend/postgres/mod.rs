@@ -13,5 +13,6 @@
 pub(crate) mod errors;
 pub(crate) mod placeholders;
 
+pub(crate) mod pool;
 #[cfg(test)]
 pub(crate) mod test_db;
