@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use transactional::{Atomic, Database, Error};
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 /// A database under test and what keeps its file alive.
 pub struct TestDb {
     pub db: Database,
