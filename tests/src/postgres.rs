@@ -117,8 +117,9 @@ async fn connect_or_panic(config: &Config, url: &str) -> Client {
             client
         }
         Err(e) => panic!(
-            "DATABASE_URL={url} is set but PostgreSQL cannot be reached: {e} \
-             (unset DATABASE_URL to run without PostgreSQL)"
+            "DATABASE_URL={url} is set but PostgreSQL cannot be reached: {e}{} \
+             (unset DATABASE_URL to run without PostgreSQL)",
+            std::error::Error::source(&e).map_or(String::new(), |s| format!(": {s}"))
         ),
     }
 }

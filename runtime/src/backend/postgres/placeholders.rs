@@ -3,7 +3,9 @@
 //! string literals (`'..'` with `''`, `E'..'` with backslash escapes), quoted identifiers,
 //! `--` and nested `/* */` comments, and dollar-quoted bodies (`$$..$$`, `$tag$..$tag$`) are
 //! passed through byte for byte. A `?` not followed by a digit is left alone: it is one of
-//! jsonb's operators (`?`, `?|`, `?&`), not a placeholder.
+//! jsonb's operators (`?`, `?|`, `?&`), not a placeholder. A `?N` glued to a word
+//! (`LIMIT?1`, which SQLite accepts) is an error: PostgreSQL would read `LIMIT$1` as one
+//! identifier.
 //!
 //! `?` and `$` are both one ASCII byte, so a rewrite changes single bytes in place and byte
 //! offsets (error positions the server reports) stay valid for the original text.
@@ -22,6 +24,11 @@ pub(crate) const MAX_PLACEHOLDER: u32 = u16::MAX as u32;
 pub(crate) enum PlaceholderError {
     #[error("placeholder `?{digits}` at byte {offset}: placeholders are numbered from ?1")]
     Zero { offset: usize, digits: String },
+    #[error(
+        "placeholder at byte {offset} directly follows `{before}`: PostgreSQL would read its \
+         `$` as part of that word; put a space before it"
+    )]
+    Glued { offset: usize, before: char },
     #[error(
         "placeholder `?{digits}` at byte {offset} is past the highest a statement can have (?{MAX_PLACEHOLDER})"
     )]
@@ -62,6 +69,14 @@ fn placeholders_in(
     let mut i = range.start;
     while i < range.end {
         if b[i] == b'?' && i + 1 < range.end && b[i + 1].is_ascii_digit() {
+            // Glued to a word, `$N` would continue it (`LIMIT$1` is one identifier), and
+            // after a `$` it would open a dollar quote (`$tag$1`).
+            if i > range.start && is_ident_byte(b[i - 1]) {
+                return Err(PlaceholderError::Glued {
+                    offset: i,
+                    before: sql[..i].chars().next_back().unwrap_or('$'),
+                });
+            }
             let start = i + 1;
             let mut end = start;
             while end < range.end && b[end].is_ascii_digit() {
@@ -376,6 +391,34 @@ mod tests {
             "SELECT d ? 'k' AND id = $1"
         );
         assert_eq!(rw("SELECT ?"), "SELECT ?");
+    }
+
+    #[test]
+    fn a_placeholder_glued_to_a_word_is_an_error() {
+        // SQLite reads `LIMIT?1` as `LIMIT ?1`; PostgreSQL would read `LIMIT$1` as one word.
+        assert_eq!(
+            rewrite("SELECT v FROM t LIMIT?1"),
+            Err(PlaceholderError::Glued {
+                offset: 21,
+                before: 'T'
+            })
+        );
+        assert_eq!(
+            rewrite("SELECT v FROM t LIMIT?1").unwrap_err().to_string(),
+            "placeholder at byte 21 directly follows `T`: PostgreSQL would read its `$` as part \
+             of that word; put a space before it"
+        );
+        // `$?1` and `$tag?1` would become a dollar-quote opener.
+        assert!(matches!(
+            rewrite("SELECT ''$?1"),
+            Err(PlaceholderError::Glued { .. })
+        ));
+        assert!(matches!(
+            rewrite("SELECT $é?1"),
+            Err(PlaceholderError::Glued { before: 'é', .. })
+        ));
+        // Punctuation before a placeholder is fine.
+        assert_eq!(rw("SELECT (?1),?2=?3::int"), "SELECT ($1),$2=$3::int");
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub(crate) enum PoolError {
     #[error("could not connect to PostgreSQL within {0:?}")]
     ConnectTimeout(Duration),
     #[error("could not connect to PostgreSQL: {0}")]
-    Connect(#[source] PgError),
+    Connect(#[source] Box<PgError>),
     #[error("the PostgreSQL pool is closed")]
     Closed,
     #[error("PostgreSQL pool: {0}")]
@@ -215,7 +215,9 @@ impl PgPool {
                  without a runtime)"
                     .into(),
             ),
-            deadpool_postgres::PoolError::Backend(e) => PoolError::Connect(PgError::new(e, None)),
+            deadpool_postgres::PoolError::Backend(e) => {
+                PoolError::Connect(Box::new(PgError::new(e, None)))
+            }
             deadpool_postgres::PoolError::Closed => PoolError::Closed,
             other => PoolError::Build(other.to_string()),
         })
