@@ -480,6 +480,24 @@ mod tests {
         );
     }
 
+    /// The server agrees with the rewrite about what is code and what is quoted.
+    #[tokio::test]
+    async fn rewritten_statements_run_on_the_server() {
+        use crate::backend_postgres::test_db::TestDb;
+        let Some(db) = TestDb::new("placeholders_server").await else {
+            return;
+        };
+        let c = db.connect().await;
+        let sql = rw(concat!(
+            "SELECT ?1::text || 'it''s ?2' || E'\\'?3' || $$?4$$ || $t$?5$t$ ",
+            "/* ?6 /* ?7 */ ?8 */ || \"c?9\" -- ?10\n",
+            "FROM (SELECT 'x' AS \"c?9\") s WHERE ?2::int = 2 ",
+            "AND '{\"k\": 1}'::jsonb ? ?1 AND NOT '{\"k\": 1}'::jsonb ?| array['?1']",
+        ));
+        let row = c.query_one(&sql, &[&"k", &2i32]).await.unwrap();
+        assert_eq!(row.get::<_, String>(0), "kit's ?2'?3?4?5x");
+    }
+
     mod prop {
         use super::super::*;
         use proptest::prelude::*;
