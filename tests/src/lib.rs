@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use transactional::{Atomic, Database, DatabaseBuilder, Error};
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 /// A database under test and what keeps its file alive.
 pub struct TestDb {
     pub db: Database,

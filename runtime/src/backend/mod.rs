@@ -8,4 +8,6 @@
 //! executing and caching statements, classifying errors, checking a connection's state when
 //! it is handed back, and engine-only parts (SQLite's checkpoint thread and pragmas).
 
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub(crate) mod sqlite;
