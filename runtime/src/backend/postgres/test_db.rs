@@ -3,8 +3,9 @@
 //!
 //! Unset `DATABASE_URL`: [`TestDb::new`] returns `None` and the test returns early (a plain
 //! `cargo test` needs no server). Set but unreachable: it panics, so the test FAILS — a CI
-//! whose database did not start must not pass by skipping. (`tests/src/postgres.rs` is the
-//! same fixture for the integration-test crate, which cannot reach this one.)
+//! whose database did not start must not pass by skipping. The integration-test crate
+//! includes this same file (`tests/src/postgres.rs`), which is why its items are `pub`.
+#![allow(unreachable_pub)]
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) struct TestDb {
+pub struct TestDb {
     url: String,
     schema: String,
     /// Connects with `search_path` set to the test's schema.
@@ -21,7 +22,7 @@ pub(crate) struct TestDb {
 
 impl TestDb {
     /// A fresh schema named after `test` on `DATABASE_URL`'s server; `None` when unset.
-    pub(crate) async fn new(test: &str) -> Option<Self> {
+    pub async fn new(test: &str) -> Option<Self> {
         let url = match std::env::var("DATABASE_URL") {
             Ok(url) if !url.is_empty() => url,
             _ => {
@@ -49,17 +50,17 @@ impl TestDb {
         })
     }
 
-    pub(crate) fn schema(&self) -> &str {
+    pub fn schema(&self) -> &str {
         &self.schema
     }
 
     /// Connection settings whose sessions use this test's schema.
-    pub(crate) fn config(&self) -> Config {
+    pub fn config(&self) -> Config {
         self.config.clone()
     }
 
     /// A new connection (its own session) in this test's schema.
-    pub(crate) async fn connect(&self) -> Client {
+    pub async fn connect(&self) -> Client {
         connect_or_panic(&self.config, &self.url).await
     }
 }
