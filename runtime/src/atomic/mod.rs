@@ -15,11 +15,12 @@ use futures_util::future::{BoxFuture, Either};
 use futures_util::FutureExt;
 use tracing::Instrument;
 
+use crate::backend::sqlite::begin::check_no_self_wait;
 use crate::backend::sqlite::conn::Begin;
 use crate::context::{self, Current};
 use crate::database::Database;
 use crate::error::{Error, Result};
-use crate::frame::{check_no_self_wait, Deadline, Frame, FrameGuard, FrameSpec, Outcome};
+use crate::frame::{Deadline, Frame, FrameGuard, FrameSpec, Outcome};
 use crate::wait;
 
 /// How a frame relates to the transaction it is called in (`propagation = ..`).

@@ -17,7 +17,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::OwnedMutexGuard;
 
 use super::{Frame, FrameGuard, Hold};
-use crate::backend::sqlite::conn::{ConnGuard, SavepointSql};
+use crate::backend::sqlite::conn::ConnGuard;
 use crate::error::{Error, Result};
 use crate::hooks::Committed;
 
@@ -164,12 +164,9 @@ impl Ending {
                     rollback(&frame, &conn);
                     Err(Error::RollbackOnly)
                 }
-                (0, Outcome::Commit) => {
-                    conn.exec("COMMIT").inspect_err(|_| rollback(&frame, &conn))
+                (depth, Outcome::Commit) => {
+                    conn.keep(depth).inspect_err(|_| rollback(&frame, &conn))
                 }
-                (depth, Outcome::Commit) => conn
-                    .exec(&SavepointSql::at(depth).release)
-                    .inspect_err(|_| rollback(&frame, &conn)),
                 (_, Outcome::Rollback) => {
                     rollback(&frame, &conn);
                     Ok(())
@@ -216,21 +213,13 @@ impl Drop for Ending {
 /// Rolls `frame` back. Failures cannot be reported (the caller has its own error to give),
 /// so they are logged and the transaction is marked aborted so nothing more runs in it.
 fn rollback(frame: &Frame, conn: &ConnGuard<'_>) {
-    let result = if frame.depth == 0 {
-        conn.exec("ROLLBACK")
-    } else {
-        let sql = SavepointSql::at(frame.depth);
-        // ROLLBACK TO leaves the savepoint open; RELEASE removes it.
-        conn.exec(&sql.rollback_to)
-            .and_then(|()| conn.exec(&sql.release))
-    };
-    if let Err(error) = result {
-        if frame.txn.aborted.load(Ordering::Acquire) && conn.is_autocommit() {
+    if let Err(error) = conn.undo(frame.depth) {
+        if frame.txn.aborted.load(Ordering::Acquire) && !conn.in_transaction() {
             return; // SQLite had already ended the transaction; nothing was left to undo.
         }
         tracing::error!(%frame, %error, "rollback failed; the transaction can no longer commit");
         frame.txn.aborted.store(true, Ordering::Release);
-        if frame.depth == 0 || !conn.is_autocommit() {
+        if frame.depth == 0 || conn.in_transaction() {
             // Repair: leave the connection outside any transaction for its next user.
             conn.repair();
         }

@@ -20,7 +20,6 @@
 mod begin;
 mod end;
 
-pub(crate) use begin::check_no_self_wait;
 pub(crate) use end::{Deadline, Outcome};
 
 use std::fmt;
@@ -31,8 +30,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::BoxFuture;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::backend::sqlite::conn::{Conn, ConnGuard, SavepointSql};
-use crate::backend::sqlite::readers::ReaderLease;
+use crate::backend::sqlite::conn::{Conn, ConnGuard};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::hooks::Hooks;
@@ -89,10 +87,8 @@ struct Holder {
 enum Hold {
     /// A savepoint holds its parent's turn.
     ParentTurn(#[allow(dead_code)] OwnedMutexGuard<()>),
-    /// A root write transaction holds the database's writer lock.
-    WriterLock(#[allow(dead_code)] crate::backend::sqlite::writer::WriterHold),
-    /// A root read-only transaction holds a reader connection.
-    Reader(#[allow(dead_code)] ReaderLease),
+    /// A root holds what its engine gave it: the writer lock, a reader connection.
+    Root(#[allow(dead_code)] crate::backend::sqlite::begin::RootHold),
 }
 
 /// The owner of an open frame. Ending it is `end`; dropping it un-ended rolls it back.
@@ -213,7 +209,7 @@ impl Frame {
     /// After a statement: if SQLite left the transaction (it does so by itself on some
     /// errors, such as a full disk), nothing more may run in it.
     pub(crate) fn note_connection_state(&self, conn: &ConnGuard<'_>) {
-        if conn.is_autocommit() {
+        if !conn.in_transaction() {
             self.txn.aborted.store(true, Ordering::Release);
         }
     }
@@ -267,7 +263,7 @@ impl FrameGuard {
         let depth = parent.depth + 1;
         {
             let conn = parent.txn.conn.lock();
-            let result = conn.exec(&SavepointSql::at(depth).open);
+            let result = conn.open_savepoint(depth);
             parent.note_connection_state(&conn);
             result?;
         }
