@@ -68,7 +68,7 @@ where
 ///             transactional::current()?.execute("INSERT INTO t VALUES (?1)", (i,)).await
 ///         }));
 ///     }
-///     let inserted: Vec<usize> = group.join_all().await?;
+///     let inserted: Vec<u64> = group.join_all().await?;
 ///     assert_eq!(inserted, vec![1; 10]);
 ///     Ok::<_, transactional::Error>(())
 /// }).await?;

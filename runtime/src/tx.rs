@@ -43,11 +43,13 @@ impl Tx {
         }
     }
 
-    /// Runs one statement and returns the number of rows it changed.
-    pub async fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
+    /// Runs one statement and returns the number of rows it changed (a `u64` on every
+    /// backend).
+    pub async fn execute<P: Params>(&self, sql: &str, params: P) -> Result<u64> {
         self.with_connection(|conn| {
             let mut stmt = self.prepare(conn, sql)?;
             stmt.execute(params)
+                .map(|changed| changed as u64)
                 .map_err(|e| Error::sqlite(e, Some(sql)))
         })
         .await

@@ -356,7 +356,7 @@ async fn bad_statements_fail_their_frame_and_the_transaction_goes_on() {
         .db(test.db.clone())
         .run(async {
             insert("before").await?;
-            let cases: [(&str, Result<usize, Error>); 3] = [
+            let cases: [(&str, Result<u64, Error>); 3] = [
                 (
                     "malformed",
                     transactional::atomic(async {
