@@ -217,7 +217,7 @@ async fn a_b_a_nesting_across_two_databases_joins_the_outer_transaction() {
 async fn assert_task_got_busy_naming_the_holder(
     test: &TestDb,
     task: &str,
-    outcome: Option<Result<Result<usize, Error>, Error>>,
+    outcome: Option<Result<Result<u64, Error>, Error>>,
 ) {
     let Some(outcome) = outcome else {
         panic!("hung for 5 s: the {task} task waits for the root's turn held by the savepoint that awaits it");

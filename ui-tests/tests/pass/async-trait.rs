@@ -6,7 +6,7 @@ use transactional::{transactional, Database, Error};
 
 #[async_trait]
 trait Store {
-    async fn put(&self, key: String, value: i64) -> Result<usize, Error>;
+    async fn put(&self, key: String, value: i64) -> Result<u64, Error>;
     async fn count(&self, prefix: &str) -> Result<i64, Error>;
     async fn retried(&self, key: String) -> Result<usize, Error>;
     async fn into_db(self) -> Result<Database, Error>;
@@ -19,7 +19,7 @@ struct Repo {
 #[async_trait]
 impl Store for Repo {
     #[transactional(db = self.db, name = "put")]
-    async fn put(&self, key: String, value: i64) -> Result<usize, Error> {
+    async fn put(&self, key: String, value: i64) -> Result<u64, Error> {
         let tx = transactional::current()?;
         tx.execute("INSERT INTO kv(key, val) VALUES (?1, ?2)", (key, value))
             .await
