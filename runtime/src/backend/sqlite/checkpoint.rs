@@ -109,7 +109,8 @@ mod tests {
     /// Without checkpoints this writes ~40 MB of WAL (600 transactions of ~17 pages); with
     /// them, the WAL is restarted from its beginning whenever a checkpoint has caught up, so
     /// its file stays near the 1000-page threshold. The bound leaves room for a checkpoint
-    /// thread that lags far behind on a loaded machine.
+    /// thread that lags far behind on a loaded machine (22 MB was seen once in a CI run on a
+    /// fresh clone; with the checkpoints turned off the WAL reaches 39.7 MB, measured).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn background_checkpoints_keep_the_wal_bounded() {
         let dir = tempfile::tempdir().unwrap();
@@ -141,7 +142,7 @@ mod tests {
         let wal = std::fs::metadata(dir.path().join("ckpt.db-wal"))
             .unwrap()
             .len();
-        assert!(wal < 20 << 20, "the WAL grew to {wal} bytes");
+        assert!(wal < 30 << 20, "the WAL grew to {wal} bytes");
         let rows: i64 = Atomic::new()
             .db(db.clone())
             .read_only(true)
