@@ -100,12 +100,33 @@ impl Tx {
     ///
     /// The same rules hold inside `f`: SQLite itself refuses transaction control (its
     /// authorizer, and a commit hook that turns a `COMMIT` the library did not send into a
-    /// rollback), and in a read-only frame every write. Should `f` still end the transaction
-    /// somehow, the transaction is marked aborted and fails from then on rather than run
-    /// statements outside it.
+    /// rollback), and in a read-only frame every write. `f` runs inside a guard savepoint of
+    /// the library: should it still end or roll back one of the library's savepoints (by
+    /// taking the library's own statement from the statement cache), the guard is gone
+    /// afterwards, `call` fails with [`Error::Forbidden`], and the transaction is aborted —
+    /// it fails from then on rather than commit work that was silently undone.
     pub async fn call<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
-        self.with_connection(|conn| self.refusing_writes(conn, || f(conn).map_err(Error::from)))
-            .await
+        self.with_connection(|conn| {
+            conn.exec(CALL_GUARD_OPEN)?;
+            let result = self.refusing_writes(conn, || f(conn).map_err(Error::from));
+            if !conn.in_transaction() {
+                // SQLite ended the whole transaction (a full disk, a refused COMMIT): the
+                // closure's own error says why, and the frame is aborted after this.
+                return result;
+            }
+            if conn.exec(CALL_GUARD_RELEASE).is_err() {
+                self.frame.abort();
+                return Err(Error::Forbidden {
+                    sql: None,
+                    reason: "the closure given to `call` ended or rolled back a savepoint of \
+                             the library (a statement taken from the cache?): the \
+                             transaction has been aborted"
+                        .to_owned(),
+                });
+            }
+            result
+        })
+        .await
     }
 
     /// The database this transaction runs on.
@@ -216,6 +237,11 @@ impl Tx {
         Ok(stmt)
     }
 }
+
+/// The savepoint around a `call` closure, which shows afterwards whether the closure ended or
+/// rolled back a savepoint of the library (that would end this one too).
+const CALL_GUARD_OPEN: &str = "SAVEPOINT _transactional_call";
+const CALL_GUARD_RELEASE: &str = "RELEASE _transactional_call";
 
 impl fmt::Debug for Tx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -431,10 +431,12 @@ async fn a_failing_rollback_never_masks_the_body_error() {
             Atomic::new().run(async { Ok::<_, Error>(()) }).await?;
             let body = Atomic::new()
                 .run(async {
-                    // Sabotage: release our own savepoint behind the library's back, so the
-                    // rollback that follows the body's error fails. SQLite's authorizer
-                    // refuses `RELEASE` in a user statement, so only the library's own cached
-                    // statement, taken from the cache on purpose, gets through.
+                    // Sabotage: release our own savepoint behind the library's back. SQLite's
+                    // authorizer refuses `RELEASE` in a user statement, so only the library's
+                    // own cached statement, taken from the cache on purpose, gets through;
+                    // `call`'s guard savepoint then shows the damage and aborts the
+                    // transaction, so the rollback that follows the body's error has nothing
+                    // it can do. The body's own error must still be what comes back.
                     let tx = transactional::current().map_err(|_| BodyError)?;
                     tx.call(|conn| conn.prepare_cached("RELEASE sp_1")?.execute([]))
                         .await

@@ -496,3 +496,38 @@ async fn a_joined_read_only_block_refuses_writes() {
     assert!(!raw.contains_key("joined"), "{raw:?}");
     test.assert_healthy().await;
 }
+
+/// `call` hands out the connection itself. A closure that takes the library's own
+/// `ROLLBACK TO sp_1` from the statement cache (the authorizer never sees a cached
+/// statement) used to undo its frame's earlier work silently: the frame then released and
+/// committed as if nothing had happened. Expected: `call` fails with `Error::Forbidden`, the
+/// transaction is aborted, and nothing of it is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_cannot_undo_a_savepoint_behind_the_librarys_back() {
+    let test = TestDb::new(Kind::File).await;
+    let outer: Result<(), Error> = Atomic::new()
+        .db(test.db.clone())
+        .run(async {
+            // A savepoint rolled back normally leaves `ROLLBACK TO sp_1` in the cache.
+            let failed = transactional::atomic(async { Err::<(), _>(Error::ReadOnly) }).await;
+            assert!(failed.is_err());
+            transactional::atomic(async {
+                insert("inside").await?;
+                let tx = transactional::current()?;
+                let sabotage = tx
+                    .call(|conn| conn.prepare_cached("ROLLBACK TO sp_1")?.execute([]))
+                    .await;
+                assert!(
+                    matches!(&sabotage, Err(Error::Forbidden { .. })),
+                    "{sabotage:?}"
+                );
+                Ok::<_, Error>(())
+            })
+            .await?;
+            insert("outer").await
+        })
+        .await;
+    assert!(outer.is_err(), "the transaction committed: {outer:?}");
+    assert_eq!(test.kv().await, table([]));
+    test.assert_healthy().await;
+}

@@ -214,6 +214,11 @@ impl Frame {
         }
     }
 
+    /// Nothing more may run in this frame's transaction: it rolls back when its root ends.
+    pub(crate) fn abort(&self) {
+        self.txn.aborted.store(true, Ordering::Release);
+    }
+
     /// After a user statement: whether it failed with a transient error, which `retries`
     /// reads when the body ends with an error it cannot classify itself.
     pub(crate) fn note_outcome(&self, err: Option<&Error>) {
