@@ -16,11 +16,8 @@ pub fn database<D: crate::AsDatabase + ?Sized>(db: &D) -> Database {
 /// Checks that the error type of a `#[transactional]` fn can hold a transaction failure.
 pub fn assert_error_type<E: From<crate::Error>>() {}
 
-/// `params![..]`: an array of parameters that is `Send` (so futures holding it can be
-/// spawned), unlike `rusqlite::params!`.
-pub fn params<const N: usize>(
-    params: [&(dyn rusqlite::types::ToSql + Sync); N],
-) -> [&(dyn rusqlite::types::ToSql + Sync); N] {
+/// `params![..]`: an array of parameters of mixed types.
+pub fn params<const N: usize>(params: [&dyn crate::ToParam; N]) -> [&dyn crate::ToParam; N] {
     params
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::backend::sqlite::open::DatabaseBuilder;
 use crate::backend::sqlite::SqliteDb;
+pub(crate) use crate::backend::Engine;
 use crate::error::Result;
 
 /// A SQLite database: one writer connection shared by the transactions of all tasks (in
@@ -28,16 +29,19 @@ pub(crate) struct DbInner {
     engine: Engine,
 }
 
-/// What a database is, engine by engine: the one place where the runtime dispatches on it.
-pub(crate) enum Engine {
-    Sqlite(SqliteDb),
-}
-
 impl DbInner {
-    /// The SQLite parts of this database.
+    /// What the database is, engine by engine.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The SQLite parts of this database. Only code that runs for SQLite databases asks
+    /// (the SQLite backend itself, and frames whose session is a SQLite connection).
     pub(crate) fn sqlite(&self) -> &SqliteDb {
         match &self.engine {
             Engine::Sqlite(sqlite) => sqlite,
+            #[cfg(feature = "postgres")]
+            Engine::Postgres(_) => unreachable!("SQLite settings asked of a PostgreSQL database"),
         }
     }
 }
@@ -70,6 +74,19 @@ impl Database {
     /// Opens a private in-memory database with default settings.
     pub async fn open_in_memory() -> Result<Database> {
         Database::builder().open_in_memory().await
+    }
+
+    /// Connects to the PostgreSQL server `url` names (`postgres://user@host:port/db`) with
+    /// default settings: a pool of 10 connections. See [`Database::postgres`] for the rest.
+    #[cfg(feature = "postgres")]
+    pub async fn connect(url: &str) -> Result<Database> {
+        Database::postgres(url).connect().await
+    }
+
+    /// Settings for a PostgreSQL database at `url`.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(url: &str) -> crate::backend::postgres::open::PostgresBuilder {
+        crate::backend::postgres::open::PostgresBuilder::new(url)
     }
 
     /// Makes this the database of outermost transactions that name none (`db = ..`) and

@@ -25,9 +25,9 @@ pub enum Error {
     Busy {
         /// What was locked and for how long we waited.
         detail: String,
-        /// The underlying SQLite error, when SQLite reported it.
+        /// What the database reported, when it reported the wait.
         #[source]
-        source: Option<rusqlite::Error>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// The frame ran longer than its `timeout` and was rolled back.
@@ -72,6 +72,50 @@ pub enum Error {
         sql: Option<String>,
         /// Why, and what to use instead.
         reason: String,
+    },
+
+    /// PostgreSQL reported an error: its SQLSTATE, message, detail and hint, and the
+    /// statement, are in [`PgError`](crate::PgError).
+    #[cfg(feature = "postgres")]
+    #[error("{0}")]
+    Postgres(Box<crate::backend::postgres::errors::PgError>),
+
+    /// An earlier statement of this frame was rejected by the database, so the frame refuses
+    /// further statements and savepoints and rolls back when it ends (PostgreSQL refuses
+    /// them too until then). A body that swallowed that failure and returned `Ok` gets this
+    /// error from its end, never `Ok`. To go on after an expected failure, run the statement
+    /// in a nested `#[transactional]` fn: its savepoint contains the failure.
+    #[error("{frame} failed earlier and rolls back: {cause}")]
+    FrameFailed {
+        /// The frame.
+        frame: String,
+        /// The failure that failed it.
+        cause: String,
+    },
+
+    /// A statement was given a different number of parameters than its placeholders ask
+    /// for. Nothing ran.
+    #[error("`{sql}` takes {expected} parameters, {given} were given")]
+    ParameterCount {
+        /// The statement.
+        sql: String,
+        /// How many its placeholders ask for.
+        expected: usize,
+        /// How many were given.
+        given: usize,
+    },
+
+    /// A parameter could not be bound (a `u64` above `i64::MAX`, a value the column's type
+    /// does not take). Nothing ran.
+    #[error("parameter ?{index} of `{sql}`: {source}")]
+    Parameter {
+        /// The statement.
+        sql: String,
+        /// Its position, from 1.
+        index: usize,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// The requested combination cannot be honoured by this backend.
@@ -148,7 +192,7 @@ impl Error {
             };
             return Error::Busy {
                 detail,
-                source: Some(source),
+                source: Some(Box::new(source)),
             };
         }
         Error::Sqlite {
@@ -167,10 +211,42 @@ impl Error {
         }
     }
 
-    /// True for failures that go away when the whole transaction is tried again:
-    /// a busy or locked database.
+    /// True for failures that go away when the whole transaction is tried again: a busy or
+    /// locked database; on PostgreSQL also a serialization failure (40001) or a deadlock
+    /// (40P01).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Busy { .. })
+        match self {
+            Error::Busy { .. } => true,
+            #[cfg(feature = "postgres")]
+            Error::Postgres(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// The SQLSTATE of a PostgreSQL error (`"23505"`), when the server reported one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Error::Postgres(e) => e.code(),
+            _ => None,
+        }
+    }
+
+    /// Whether the database itself rejected a statement (as opposed to the library refusing
+    /// it before it was sent): such a failure fails the frame it ran in (DESIGN §6).
+    pub(crate) fn fails_frame(&self) -> bool {
+        match self {
+            Error::Sqlite { source, .. } => {
+                matches!(source, rusqlite::Error::SqliteFailure(..))
+            }
+            Error::Busy { source, .. } => source.is_some(),
+            // SQLite's refusal is the library's own check, PostgreSQL's the server's: the
+            // same on both, so both fail the frame.
+            Error::ReadOnly => true,
+            #[cfg(feature = "postgres")]
+            Error::Postgres(e) => e.fails_transaction(),
+            _ => false,
+        }
     }
 }
 

@@ -57,6 +57,7 @@ mod frame;
 mod hooks;
 mod task;
 mod tx;
+mod value;
 mod wait;
 
 #[doc(hidden)]
@@ -70,16 +71,23 @@ pub use database::{AsDatabase, Database};
 pub use error::{Error, Result};
 pub use hooks::on_commit;
 pub use task::{spawn, spawn_local, TaskGroup};
-pub use tx::{ColumnIndex, Row, Tx};
+pub use tx::Tx;
+pub use value::{ColumnIndex, FromValue, Params, Row, ToParam, Value, ValueRef};
+
+#[cfg(feature = "postgres")]
+pub use backend::postgres::{errors::PgError, open::PostgresBuilder};
+/// The tokio-postgres version this crate uses, for [`Tx::postgres`].
+#[cfg(feature = "postgres")]
+pub use tokio_postgres;
 
 /// Runs an `async fn`'s body in a transaction; see the crate docs and the README.
 pub use transactional_macros::transactional;
 
-/// The rusqlite version this crate uses, for `Tx::call` closures and `FromSql`/`ToSql` impls.
+/// The rusqlite version this crate uses, for [`Tx::call`] closures.
 pub use rusqlite;
 
-/// Statement parameters of mixed types, like `rusqlite::params!`, but `Send`: a future
-/// that holds them can be spawned.
+/// Statement parameters of mixed types (each a [`ToParam`]), on every backend. `Send`: a
+/// future that holds them can be spawned.
 ///
 /// ```
 /// # async fn f(tx: &transactional::Tx) -> transactional::Result<()> {
@@ -89,7 +97,7 @@ pub use rusqlite;
 #[macro_export]
 macro_rules! params {
     ($($param:expr),* $(,)?) => {
-        $crate::__private::params([$(&$param as &(dyn $crate::rusqlite::types::ToSql + Sync)),*])
+        $crate::__private::params([$(&$param as &dyn $crate::ToParam),*])
     };
 }
 

@@ -1,24 +1,32 @@
-//! `Tx`: the statement API of a frame.
+//! `Tx`: the statement API of a frame, the same on every backend.
 
 use std::fmt;
 use std::sync::Arc;
 
-use rusqlite::types::{FromSql, FromSqlError, Type, Value, ValueRef};
-use rusqlite::{Connection, Params, Statement};
+use rusqlite::Connection;
 
-use crate::backend::sqlite::conn::{is_library_statement, ConnGuard};
+use crate::backend::sqlite::conn::ConnGuard;
+use crate::backend::Session;
 use crate::context::Current;
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
+use crate::value::{Params, Row};
 
 /// A handle to one frame (the transaction or a savepoint) of the current task, obtained from
 /// [`current()`](crate::current).
 ///
 /// Each method waits for the frame's turn, so it runs only while no savepoint of a sibling
-/// task is open under the frame, then runs the statement on the connection directly, on the
-/// calling thread. Parameters are tuples of ordinary Rust values (or
-/// [`params!`](crate::params)); they may borrow from the caller.
+/// task is open under the frame, then runs the statement: on SQLite directly on the
+/// connection, on the calling thread; on PostgreSQL on the transaction's pooled connection.
+/// Placeholders are `?1`, `?2`, … on both (rewritten to `$1`, … for PostgreSQL).
+/// Parameters are tuples of ordinary Rust values ([`ToParam`](crate::ToParam)), or
+/// [`params!`](crate::params); they may borrow from the caller.
+///
+/// A statement the database rejects fails its frame (DESIGN §6): the frame refuses further
+/// statements with [`Error::FrameFailed`] and rolls back when it ends — so the same code
+/// behaves the same on SQLite and on PostgreSQL, which refuses them anyway. Run a statement
+/// that may fail in a nested `#[transactional]` fn to go on after it.
 ///
 /// Transaction control belongs to the library: a statement that would `BEGIN`, `COMMIT`,
 /// `ROLLBACK`, `SAVEPOINT`, `RELEASE`, or set a pragma that changes how the library uses the
@@ -43,47 +51,51 @@ impl Tx {
         }
     }
 
-    /// Runs one statement and returns the number of rows it changed (a `u64` on every
-    /// backend).
+    /// Runs one statement and returns the number of rows it changed.
     pub async fn execute<P: Params>(&self, sql: &str, params: P) -> Result<u64> {
-        self.with_connection(|conn| {
-            let mut stmt = self.prepare(conn, sql)?;
-            stmt.execute(params)
-                .map(|changed| changed as u64)
-                .map_err(|e| Error::sqlite(e, Some(sql)))
-        })
-        .await
+        match &self.frame.txn.session {
+            Session::Sqlite(_) => {
+                self.on_sqlite(|conn| conn.run_execute(sql, &params, self.read_only))
+                    .await
+            }
+            #[cfg(feature = "postgres")]
+            Session::Postgres(pg) => {
+                let values = crate::backend::postgres::statements::values(sql, &params)?;
+                self.on_postgres(pg.execute(sql, values, self.read_only))
+                    .await
+            }
+        }
     }
 
     /// Runs several `;`-separated statements without parameters.
     pub async fn execute_batch(&self, sql: &str) -> Result<()> {
-        self.with_connection(|conn| {
-            self.refusing_writes(conn, || {
-                conn.execute_batch(sql)
-                    .map_err(|e| Error::sqlite(e, Some(sql)))
-            })
-        })
-        .await
+        match &self.frame.txn.session {
+            Session::Sqlite(_) => {
+                self.on_sqlite(|conn| {
+                    self.refusing_writes(conn, || {
+                        conn.execute_batch(sql)
+                            .map_err(|e| Error::sqlite(e, Some(sql)))
+                    })
+                })
+                .await
+            }
+            #[cfg(feature = "postgres")]
+            Session::Postgres(pg) => {
+                self.on_postgres(pg.execute_batch(sql, self.read_only))
+                    .await
+            }
+        }
     }
 
     /// Runs a query and returns all its rows.
     pub async fn query<P: Params>(&self, sql: &str, params: P) -> Result<Vec<Row>> {
-        self.with_connection(|conn| {
-            let mut stmt = self.prepare(conn, sql)?;
-            collect_rows(&mut stmt, params, usize::MAX).map_err(|e| Error::sqlite(e, Some(sql)))
-        })
-        .await
+        self.query_up_to(sql, params, usize::MAX).await
     }
 
     /// Runs a query and returns its first row, or `None` when it returned no rows.
     pub async fn query_opt<P: Params>(&self, sql: &str, params: P) -> Result<Option<Row>> {
-        self.with_connection(|conn| {
-            let mut stmt = self.prepare(conn, sql)?;
-            let rows =
-                collect_rows(&mut stmt, params, 1).map_err(|e| Error::sqlite(e, Some(sql)))?;
-            Ok(rows.into_iter().next())
-        })
-        .await
+        let rows = self.query_up_to(sql, params, 1).await?;
+        Ok(rows.into_iter().next())
     }
 
     /// Runs a query and returns its first row; no row is [`Error::NoRows`].
@@ -95,8 +107,25 @@ impl Tx {
             })
     }
 
-    /// Runs `f` on the connection itself, in this frame's turn: the escape hatch for
-    /// everything the methods above do not cover (blobs, custom functions, `Statement`s).
+    async fn query_up_to<P: Params>(&self, sql: &str, params: P, limit: usize) -> Result<Vec<Row>> {
+        match &self.frame.txn.session {
+            Session::Sqlite(_) => {
+                self.on_sqlite(|conn| conn.run_query(sql, &params, self.read_only, limit))
+                    .await
+            }
+            #[cfg(feature = "postgres")]
+            Session::Postgres(pg) => {
+                let values = crate::backend::postgres::statements::values(sql, &params)?;
+                self.on_postgres(pg.query(sql, values, self.read_only, limit))
+                    .await
+            }
+        }
+    }
+
+    /// Runs `f` on the SQLite connection itself, in this frame's turn: the escape hatch for
+    /// everything the methods above do not cover (blobs, custom functions, `Statement`s,
+    /// rusqlite's own parameter types). On a PostgreSQL database it fails with
+    /// [`Error::Unsupported`]; use [`postgres`](Tx::postgres) there.
     ///
     /// The same rules hold inside `f`: SQLite itself refuses transaction control (its
     /// authorizer, and a commit hook that turns a `COMMIT` the library did not send into a
@@ -106,7 +135,14 @@ impl Tx {
     /// afterwards, `call` fails with [`Error::Forbidden`], and the transaction is aborted —
     /// it fails from then on rather than commit work that was silently undone.
     pub async fn call<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
-        self.with_connection(|conn| {
+        if !matches!(self.frame.txn.session, Session::Sqlite(_)) {
+            return Err(Error::Unsupported(format!(
+                "`Tx::call` runs a closure on a SQLite connection, and {} is a PostgreSQL \
+                 database: use `Tx::postgres()`",
+                self.frame.txn.db.label()
+            )));
+        }
+        self.on_sqlite(|conn| {
             conn.exec(CALL_GUARD_OPEN)?;
             let result = self.refusing_writes(conn, || f(conn).map_err(Error::from));
             if !conn.in_transaction() {
@@ -149,11 +185,9 @@ impl Tx {
         self.read_only
     }
 
-    /// Waits for this frame's turn, then runs `work` on the connection on this thread.
-    async fn with_connection<R>(
-        &self,
-        work: impl FnOnce(&ConnGuard<'_>) -> Result<R>,
-    ) -> Result<R> {
+    /// Waits for this frame's turn, then runs `work` on the SQLite connection on this
+    /// thread.
+    async fn on_sqlite<R>(&self, work: impl FnOnce(&ConnGuard<'_>) -> Result<R>) -> Result<R> {
         // One unit of tokio's cooperative budget per statement, as a socket read would spend:
         // a task running statements back to back still yields to its neighbours (and lets a
         // `timeout` fire) every 128 statements. Turns themselves are taken without spending
@@ -161,9 +195,41 @@ impl Tx {
         // faster.
         tokio::task::consume_budget().await;
         let _turn = self.frame.turn().await?;
-        let conn = self.frame.txn.conn.lock();
+        let conn = match &self.frame.txn.session {
+            Session::Sqlite(conn) => conn,
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => unreachable!("on_sqlite is called for SQLite sessions"),
+        };
+        let conn = conn.lock();
         let result = work(&conn).map_err(|e| self.explain(&conn, e));
-        self.frame.note_connection_state(&conn);
+        self.frame.note_in_transaction(conn.in_transaction());
+        if let Err(err) = &result {
+            self.frame.note_failure(err);
+        }
+        self.frame.note_outcome(result.as_ref().err());
+        result
+    }
+
+    /// Waits for this frame's turn, then awaits `statement` on the PostgreSQL connection,
+    /// holding the turn until its reply is in.
+    #[cfg(feature = "postgres")]
+    async fn on_postgres<R>(
+        &self,
+        statement: impl std::future::Future<Output = Result<R>>,
+    ) -> Result<R> {
+        let _turn = self.frame.turn().await?;
+        // Dropped before the reply came (the caller's future was cancelled), the statement
+        // still runs on the server, and whether it failed is unknown: the frame fails, so
+        // that it can never commit work it cannot account for.
+        let unanswered = crate::backend::postgres::statements::Unanswered::new(&self.frame);
+        let result = statement.await;
+        unanswered.answered();
+        if let Err(err) = &result {
+            self.frame.note_failure(err);
+            if matches!(err, Error::Postgres(e) if e.connection_lost()) {
+                self.frame.abort();
+            }
+        }
         self.frame.note_outcome(result.as_ref().err());
         result
     }
@@ -209,33 +275,6 @@ impl Tx {
         let _restore = Restore(conn);
         work()
     }
-
-    fn prepare<'c>(
-        &self,
-        conn: &'c Connection,
-        sql: &str,
-    ) -> Result<rusqlite::CachedStatement<'c>> {
-        if is_library_statement(sql) {
-            // The cache would serve the library's own prepared statement, which the
-            // authorizer saw as the library's: refuse it here.
-            return Err(Error::Forbidden {
-                sql: Some(sql.to_owned()),
-                reason: "transaction control belongs to the library: a `#[transactional]` \
-                         body commits by returning `Ok` and rolls back by returning `Err`; for \
-                         a savepoint, call a nested `#[transactional]` fn"
-                    .to_owned(),
-            });
-        }
-        let stmt = conn
-            .prepare_cached(sql)
-            .map_err(|e| Error::sqlite(e, Some(sql)))?;
-        // Checked at every execution, not only when the statement was prepared: a cached
-        // statement may have been prepared in a frame that could write.
-        if self.read_only && !stmt.readonly() {
-            return Err(Error::ReadOnly);
-        }
-        Ok(stmt)
-    }
 }
 
 /// The savepoint around a `call` closure, which shows afterwards whether the closure ended or
@@ -247,125 +286,6 @@ impl fmt::Debug for Tx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Tx({})", self.frame)
     }
-}
-
-fn collect_rows<P: Params>(
-    stmt: &mut Statement<'_>,
-    params: P,
-    limit: usize,
-) -> rusqlite::Result<Vec<Row>> {
-    let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
-    let width = columns.len();
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while out.len() < limit {
-        let Some(row) = rows.next()? else { break };
-        let values = (0..width)
-            .map(|i| row.get::<_, Value>(i))
-            .collect::<rusqlite::Result<_>>()?;
-        out.push(Row {
-            columns: columns.clone(),
-            values,
-        });
-    }
-    Ok(out)
-}
-
-/// One row of a query result, owned: it no longer needs the connection.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Row {
-    columns: Arc<[String]>,
-    values: Vec<Value>,
-}
-
-impl Row {
-    /// The value of a column, by position (`0`) or name (`"val"`), converted to `T`.
-    ///
-    /// A column the row does not have is [`Error::NoSuchColumn`]; a value that does not
-    /// convert (a `NULL` read as `i64`, text read as a number) is [`Error::Conversion`], naming
-    /// the column, the type asked for and the SQL type found.
-    pub fn get<T: FromSql>(&self, column: impl ColumnIndex) -> Result<T> {
-        let idx = column.index(self)?;
-        let value = ValueRef::from(&self.values[idx]);
-        T::column_result(value).map_err(|err| {
-            let found = match value.data_type() {
-                Type::Null => "NULL",
-                Type::Integer => "INTEGER",
-                Type::Real => "REAL",
-                Type::Text => "TEXT",
-                Type::Blob => "BLOB",
-            };
-            let source: Box<dyn std::error::Error + Send + Sync> = match err {
-                FromSqlError::InvalidType => "the types do not match".into(),
-                FromSqlError::Other(source) => source,
-                other => Box::new(other),
-            };
-            Error::Conversion {
-                column: format!("{idx} `{}`", self.columns[idx]),
-                target: std::any::type_name::<T>(),
-                found,
-                source,
-            }
-        })
-    }
-
-    fn no_such_column(&self, column: String) -> Error {
-        Error::NoSuchColumn {
-            column,
-            columns: self.columns.join(", "),
-        }
-    }
-
-    /// The column names, in order.
-    pub fn columns(&self) -> &[String] {
-        &self.columns
-    }
-
-    /// The raw values, in column order.
-    pub fn values(&self) -> &[Value] {
-        &self.values
-    }
-
-    /// Number of columns.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    /// True for a row of no columns.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-}
-
-/// A column position or name for [`Row::get`].
-pub trait ColumnIndex: sealed::Sealed {
-    /// The position of the column in `row`.
-    fn index(&self, row: &Row) -> Result<usize>;
-}
-
-impl ColumnIndex for usize {
-    fn index(&self, row: &Row) -> Result<usize> {
-        if *self < row.len() {
-            Ok(*self)
-        } else {
-            Err(row.no_such_column(self.to_string()))
-        }
-    }
-}
-
-impl ColumnIndex for &str {
-    fn index(&self, row: &Row) -> Result<usize> {
-        row.columns
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(self))
-            .ok_or_else(|| row.no_such_column(format!("`{self}`")))
-    }
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for usize {}
-    impl Sealed for &str {}
 }
 
 #[cfg(test)]
@@ -401,59 +321,6 @@ mod tests {
         assert!(
             seen_at.is_some(),
             "the other task did not run during 1,000 statements"
-        );
-    }
-
-    fn row() -> Row {
-        Row {
-            columns: vec!["key".to_owned(), "val".to_owned()].into(),
-            values: vec![Value::Text("k".into()), Value::Integer(7)],
-        }
-    }
-
-    #[test]
-    fn get_by_position_or_name_converts_with_from_sql() {
-        let row = row();
-        assert_eq!(row.get::<String>(0).unwrap(), "k");
-        assert_eq!(row.get::<i64>("val").unwrap(), 7);
-        assert_eq!(
-            row.get::<i64>("VAL").unwrap(),
-            7,
-            "names match like SQLite's: any case"
-        );
-        assert_eq!(row.columns(), ["key", "val"]);
-    }
-
-    #[test]
-    fn bad_columns_and_types_are_errors_not_panics() {
-        let row = row();
-        let err = row.get::<i64>(2).unwrap_err();
-        assert!(
-            matches!(&err, Error::NoSuchColumn { column, columns } if column == "2" && columns == "key, val"),
-            "{err:?}"
-        );
-        let err = row.get::<i64>("nope").unwrap_err();
-        assert!(
-            matches!(&err, Error::NoSuchColumn { column, .. } if column == "`nope`"),
-            "{err:?}"
-        );
-        let err = row.get::<i64>(0).unwrap_err();
-        let Error::Conversion {
-            column,
-            target,
-            found,
-            ..
-        } = &err
-        else {
-            panic!("{err:?}")
-        };
-        assert_eq!(
-            (column.as_str(), *target, *found),
-            ("0 `key`", "i64", "TEXT")
-        );
-        assert_eq!(
-            err.to_string(),
-            "column 0 `key`: cannot read a TEXT value as i64: the types do not match"
         );
     }
 }

@@ -15,8 +15,7 @@ use futures_util::future::{BoxFuture, Either};
 use futures_util::FutureExt;
 use tracing::Instrument;
 
-use crate::backend::sqlite::begin::check_no_self_wait;
-use crate::backend::sqlite::conn::Begin;
+use crate::backend::{check_no_self_wait, Begin};
 use crate::context::{self, Current};
 use crate::database::Database;
 use crate::error::{Error, Result};
@@ -250,7 +249,8 @@ impl Atomic {
                 FrameGuard::savepoint(&parent.frame, parent.read_only, self.spec()).await
             }
             Plan::Begin(db, outer) => {
-                FrameGuard::begin(&db, self.begin, self.spec(), outer.as_ref()).await
+                FrameGuard::begin(&db, self.begin, self.isolation, self.spec(), outer.as_ref())
+                    .await
             }
             Plan::Join(_) => unreachable!("a joined body opens no frame"),
         }

@@ -1,11 +1,11 @@
 //! The root frame of an outermost transaction, once its engine has begun it.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{next_frame_id, Frame, FrameGuard, FrameSpec, Hold, Txn};
-use crate::backend::sqlite::begin::{begin_root, RootHold};
-use crate::backend::sqlite::conn::{Begin, Conn};
+use crate::atomic::Isolation;
+use crate::backend::{begin_root, Begin, BeginSpec, RootHold, Session};
 use crate::context::Current;
 use crate::database::Database;
 use crate::error::Result;
@@ -17,28 +17,40 @@ impl FrameGuard {
     pub(crate) async fn begin(
         db: &Database,
         begin: Begin,
+        isolation: Option<Isolation>,
         spec: FrameSpec,
         outer: Option<&Current>,
     ) -> Result<FrameGuard> {
         let id = next_frame_id();
         let opened_at = spec.opened_at.unwrap_or(std::panic::Location::caller());
-        let (conn, hold) = begin_root(db, begin, spec.read_only, id, spec.name, opened_at).await?;
-        Ok(Self::root(id, db, conn, hold, spec, outer))
+        let (session, hold) = begin_root(
+            db,
+            BeginSpec {
+                begin,
+                isolation,
+                read_only: spec.read_only,
+                id,
+                name: spec.name,
+                opened_at,
+            },
+        )
+        .await?;
+        Ok(Self::root(id, db, session, hold, spec, outer))
     }
 
     fn root(
         id: u64,
         db: &Database,
-        conn: Arc<Conn>,
+        session: Session,
         hold: RootHold,
         spec: FrameSpec,
         outer: Option<&Current>,
     ) -> Self {
         let txn = Arc::new(Txn {
             db: db.clone(),
-            conn,
-            on_writer: matches!(hold, RootHold::Writer(_)),
-            on_reader: matches!(hold, RootHold::Reader(_)),
+            session,
+            on_writer: hold.on_writer(),
+            on_reader: hold.on_reader(),
             rollback_only: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
             last_transient: AtomicBool::new(false),
@@ -57,6 +69,7 @@ impl FrameGuard {
                 turn: Arc::new(tokio::sync::Mutex::new(())),
                 holder: Mutex::new(None),
                 closed: AtomicBool::new(false),
+                failed: OnceLock::new(),
                 hooks: Hooks::default(),
             }),
             hold: Some(Hold::Root(hold)),

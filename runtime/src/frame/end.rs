@@ -17,7 +17,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::OwnedMutexGuard;
 
 use super::{Frame, FrameGuard, Hold};
-use crate::backend::sqlite::conn::ConnGuard;
+use crate::backend::{EndAction, Session};
 use crate::error::{Error, Result};
 use crate::hooks::Committed;
 
@@ -67,7 +67,7 @@ impl FrameGuard {
             // blocking thread so that the fsync does not stall the executor. The `Ending`
             // goes with it: the writer stays owned until the COMMIT has run, even if this
             // future is dropped meanwhile, and the hooks of a commit run wherever it ends.
-            let commit = tokio::task::spawn_blocking(move || ending.finish(own_turn, outcome));
+            let commit = tokio::task::spawn_blocking(move || ending.finish_now(own_turn, outcome));
             return match commit.await {
                 Ok((result, hooks)) => {
                     if let Some(hooks) = hooks {
@@ -78,7 +78,16 @@ impl FrameGuard {
                 Err(e) => Err(Error::background("the COMMIT on a blocking thread", e)),
             };
         }
-        let (result, hooks) = ending.finish(own_turn, outcome);
+        let (result, hooks) = match &ending.frame.txn.session {
+            Session::Sqlite(_) => ending.finish_now(own_turn, outcome),
+            // The end runs in a task of its own: once it has started, dropping this future
+            // cannot cut a RELEASE or COMMIT short, and the outcome is what the server did.
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => match tokio::spawn(ending.finish(own_turn, outcome)).await {
+                Ok(done) => done,
+                Err(e) => (Err(Error::background("ending a frame", e)), None),
+            },
+        };
         if let Some(hooks) = hooks {
             hooks.run();
         }
@@ -116,7 +125,7 @@ fn wait_for_children(
 /// A frame that has started to end, with what it holds. Dropped unfinished, it marks the
 /// transaction aborted and gives back what it holds; giving back a root's connection rolls
 /// back whatever is open on it.
-struct Ending {
+pub(crate) struct Ending {
     frame: Arc<Frame>,
     hold: Option<Hold>,
 }
@@ -129,54 +138,86 @@ impl Ending {
             && txn.db.inner.sqlite().commit_off_thread
             && !txn.rollback_only.load(Ordering::Acquire)
             && !txn.aborted.load(Ordering::Acquire)
+            && self.frame.failure().is_none()
     }
 
-    /// Sends the SQL that ends the frame, then gives back what it held. Synchronous: nothing
-    /// can slip in between the end of the frame and the release of its parent's turn.
-    /// Returns the hooks to run when an outermost transaction committed.
-    fn finish(
-        mut self,
+    /// Ends the frame: decides what to send, has the backend send it, then gives back what
+    /// the frame held. Returns the hooks to run when an outermost transaction committed.
+    ///
+    /// On SQLite this never awaits: nothing can slip in between the end of the frame and
+    /// the release of its parent's turn. On PostgreSQL it awaits the round trips while it
+    /// still holds both turns.
+    pub(crate) async fn finish(
+        self,
         own_turn: OwnedMutexGuard<()>,
         outcome: Outcome,
     ) -> (Result<()>, Option<Committed>) {
-        let frame = self.frame.clone();
+        let (action, then) = self.decide(outcome);
+        let result = match &self.frame.txn.session {
+            Session::Sqlite(conn) => conn.lock().end_frame(&self.frame, action),
+            #[cfg(feature = "postgres")]
+            Session::Postgres(pg) => pg.end_frame(&self.frame, action).await,
+        };
+        self.complete(own_turn, outcome, result.and(then))
+    }
+
+    /// [`finish`](Self::finish) for a SQLite frame, without a future.
+    pub(crate) fn finish_now(
+        self,
+        own_turn: OwnedMutexGuard<()>,
+        outcome: Outcome,
+    ) -> (Result<()>, Option<Committed>) {
+        let conn = match &self.frame.txn.session {
+            Session::Sqlite(conn) => conn,
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => unreachable!("only SQLite frames end synchronously"),
+        };
+        let (action, then) = self.decide(outcome);
+        let result = conn.lock().end_frame(&self.frame, action);
+        self.complete(own_turn, outcome, result.and(then))
+    }
+
+    /// What ending the frame sends, and what to report once it is sent.
+    fn decide(&self, outcome: Outcome) -> (EndAction, Result<()>) {
+        let frame = &self.frame;
         frame.closed.store(true, Ordering::Release);
         let txn = &frame.txn;
-        let aborted = txn.aborted.load(Ordering::Acquire);
-        let result = {
-            let conn = txn.conn.lock();
-            let result = match (frame.depth, outcome) {
-                // SQLite already rolled the whole transaction back: there is nothing to end,
-                // and the statement that caused it has reported its error.
-                _ if aborted => {
-                    if frame.depth == 0 {
-                        // A rollback failed earlier: leave the connection clean.
-                        conn.repair();
-                    }
-                    match outcome {
-                        Outcome::Commit => Err(Error::TransactionClosed(format!(
-                            "{frame} (it was aborted by an earlier error)"
-                        ))),
-                        Outcome::Rollback => Ok(()),
-                    }
-                }
-                (0, Outcome::Commit) if txn.rollback_only.load(Ordering::Acquire) => {
-                    rollback(&frame, &conn);
-                    Err(Error::RollbackOnly)
-                }
-                (depth, Outcome::Commit) => {
-                    conn.keep(depth).inspect_err(|_| rollback(&frame, &conn))
-                }
-                (_, Outcome::Rollback) => {
-                    rollback(&frame, &conn);
-                    Ok(())
-                }
-            };
-            if frame.depth > 0 {
-                frame.note_connection_state(&conn);
+        if txn.aborted.load(Ordering::Acquire) {
+            // The database already rolled the whole transaction back (or it was abandoned):
+            // there is nothing to end, and the statement that caused it reported its error.
+            return (
+                EndAction::Abandon,
+                match outcome {
+                    Outcome::Commit => Err(Error::TransactionClosed(format!(
+                        "{frame} (it was aborted by an earlier error)"
+                    ))),
+                    Outcome::Rollback => Ok(()),
+                },
+            );
+        }
+        match outcome {
+            Outcome::Rollback => (EndAction::Undo, Ok(())),
+            // A statement the database rejected failed the frame: never report `Ok` for it.
+            Outcome::Commit if frame.failure().is_some() => (
+                EndAction::Undo,
+                Err(frame.failure().expect("checked just above")),
+            ),
+            Outcome::Commit if frame.depth == 0 && txn.rollback_only.load(Ordering::Acquire) => {
+                (EndAction::Undo, Err(Error::RollbackOnly))
             }
-            result
-        };
+            Outcome::Commit => (EndAction::Keep, Ok(())),
+        }
+    }
+
+    /// Gives back the frame's turn and what it held, and hands its hooks on: to the parent
+    /// of a released savepoint, to the caller of a committed root.
+    fn complete(
+        mut self,
+        own_turn: OwnedMutexGuard<()>,
+        outcome: Outcome,
+        result: Result<()>,
+    ) -> (Result<()>, Option<Committed>) {
+        let frame = self.frame.clone();
         let committed = outcome == Outcome::Commit && result.is_ok();
         let hooks = frame.hooks.close();
         drop(own_turn);
@@ -210,22 +251,6 @@ impl Drop for Ending {
     }
 }
 
-/// Rolls `frame` back. Failures cannot be reported (the caller has its own error to give),
-/// so they are logged and the transaction is marked aborted so nothing more runs in it.
-fn rollback(frame: &Frame, conn: &ConnGuard<'_>) {
-    if let Err(error) = conn.undo(frame.depth) {
-        if frame.txn.aborted.load(Ordering::Acquire) && !conn.in_transaction() {
-            return; // SQLite had already ended the transaction; nothing was left to undo.
-        }
-        tracing::error!(%frame, %error, "rollback failed; the transaction can no longer commit");
-        frame.txn.aborted.store(true, Ordering::Release);
-        if frame.depth == 0 || conn.in_transaction() {
-            // Repair: leave the connection outside any transaction for its next user.
-            conn.repair();
-        }
-    }
-}
-
 impl Drop for FrameGuard {
     fn drop(&mut self) {
         let Some(hold) = self.hold.take() else {
@@ -240,19 +265,24 @@ impl Drop for FrameGuard {
             frame,
             hold: Some(hold),
         };
+        let sqlite = matches!(ending.frame.txn.session, Session::Sqlite(_));
         match turn.clone().try_lock_owned() {
-            Ok(own_turn) => {
-                let _ = ending.finish(own_turn, Outcome::Rollback);
+            Ok(own_turn) if sqlite => {
+                let _ = ending.finish_now(own_turn, Outcome::Rollback);
             }
-            Err(_) => match tokio::runtime::Handle::try_current() {
+            // A PostgreSQL frame cannot send its rollback from `drop`.
+            free => match tokio::runtime::Handle::try_current() {
                 // A child savepoint (or a statement on another thread) holds the turn: roll
                 // back as soon as it ends, still holding the parent's turn until then. If the
                 // runtime drops this task unrun (it is shutting down), `Ending` aborts the
                 // transaction and hands the connection back.
                 Ok(runtime) => {
                     runtime.spawn(async move {
-                        let own_turn = turn.lock_owned().await;
-                        let _ = ending.finish(own_turn, Outcome::Rollback);
+                        let own_turn = match free {
+                            Ok(own_turn) => own_turn,
+                            Err(_) => turn.lock_owned().await,
+                        };
+                        let _ = ending.finish(own_turn, Outcome::Rollback).await;
                     });
                 }
                 // No runtime to wait in: `Ending`'s drop aborts the transaction.

@@ -25,12 +25,12 @@ pub(crate) use end::{Deadline, Outcome};
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::backend::sqlite::conn::{Conn, ConnGuard};
+use crate::backend::{RootHold, Session};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::hooks::Hooks;
@@ -38,7 +38,8 @@ use crate::hooks::Hooks;
 /// One open transaction: what its frames share.
 pub(crate) struct Txn {
     pub(crate) db: Database,
-    pub(crate) conn: Arc<Conn>,
+    /// The connection the transaction runs on.
+    pub(crate) session: Session,
     /// The transaction runs on the writer connection (and holds the writer lock).
     pub(crate) on_writer: bool,
     /// The transaction runs on a reader connection (and holds one of the readers).
@@ -72,6 +73,11 @@ pub(crate) struct Frame {
     /// savepoint and never cleared, to keep savepoints cheap.
     holder: Mutex<Option<Holder>>,
     closed: AtomicBool,
+    /// The first statement the database rejected in this frame (DESIGN §6: a failed
+    /// statement fails its frame). PostgreSQL refuses everything after it until the frame
+    /// rolls back, so on every backend the frame refuses further statements and savepoints
+    /// and rolls back when it ends.
+    failed: OnceLock<String>,
     pub(crate) hooks: Hooks,
 }
 
@@ -87,8 +93,9 @@ struct Holder {
 enum Hold {
     /// A savepoint holds its parent's turn.
     ParentTurn(#[allow(dead_code)] OwnedMutexGuard<()>),
-    /// A root holds what its engine gave it: the writer lock, a reader connection.
-    Root(#[allow(dead_code)] crate::backend::sqlite::begin::RootHold),
+    /// A root holds what its engine gave it: the writer lock, a reader connection, a pooled
+    /// connection.
+    Root(#[allow(dead_code)] RootHold),
 }
 
 /// The owner of an open frame. Ending it is `end`; dropping it un-ended rolls it back.
@@ -193,7 +200,36 @@ impl Frame {
                 "{self} (the whole transaction was rolled back after an earlier error)"
             )));
         }
+        if let Some(cause) = self.failed.get() {
+            return Err(self.failed_error(cause));
+        }
         Ok(())
+    }
+
+    fn failed_error(&self, cause: &str) -> Error {
+        Error::FrameFailed {
+            frame: self.to_string(),
+            cause: cause.to_owned(),
+        }
+    }
+
+    /// After a statement of this frame failed: a failure the database reported (not one
+    /// raised before the statement was sent, such as a parameter that does not convert)
+    /// fails the frame.
+    pub(crate) fn note_failure(&self, err: &Error) {
+        if err.fails_frame() {
+            self.fail(err.to_string());
+        }
+    }
+
+    /// Fails this frame (the first cause is kept).
+    pub(crate) fn fail(&self, cause: String) {
+        let _ = self.failed.set(cause);
+    }
+
+    /// The failure that failed this frame, as the error its end reports.
+    pub(crate) fn failure(&self) -> Option<Error> {
+        self.failed.get().map(|cause| self.failed_error(cause))
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -206,10 +242,11 @@ impl Frame {
         self.parent.as_ref().or(self.outer.as_ref())
     }
 
-    /// After a statement: if SQLite left the transaction (it does so by itself on some
-    /// errors, such as a full disk), nothing more may run in it.
-    pub(crate) fn note_connection_state(&self, conn: &ConnGuard<'_>) {
-        if !conn.in_transaction() {
+    /// After a statement: if the database left the transaction (SQLite does so by itself on
+    /// some errors, such as a full disk; a PostgreSQL connection may be lost), nothing more
+    /// may run in it.
+    pub(crate) fn note_in_transaction(&self, in_transaction: bool) {
+        if !in_transaction {
             self.txn.aborted.store(true, Ordering::Release);
         }
     }
@@ -266,34 +303,63 @@ impl FrameGuard {
     ) -> Result<FrameGuard> {
         let parent_turn = parent.owned_turn().await?;
         let depth = parent.depth + 1;
-        {
-            let conn = parent.txn.conn.lock();
-            let result = conn.open_savepoint(depth);
-            parent.note_connection_state(&conn);
-            result?;
-        }
+        let read_only = spec.read_only || read_only;
         let id = next_frame_id();
-        *parent.holder.lock().unwrap_or_else(|p| p.into_inner()) = Some(Holder {
-            id,
-            name: spec.name,
-            opened_at: spec.opened_at,
-        });
-        Ok(FrameGuard {
+        let guard = FrameGuard {
             frame: Arc::new(Frame {
                 id,
                 depth,
                 chain_depth: parent.chain_depth + 1,
                 name: spec.name,
-                read_only: spec.read_only || read_only,
+                read_only,
                 parent: Some(parent.clone()),
                 outer: None,
                 txn: parent.txn.clone(),
                 turn: Arc::new(tokio::sync::Mutex::new(())),
                 holder: Mutex::new(None),
                 closed: AtomicBool::new(false),
+                failed: OnceLock::new(),
                 hooks: Hooks::default(),
             }),
             hold: Some(Hold::ParentTurn(parent_turn)),
-        })
+        };
+        // A read-only savepoint in a frame that may write is made read-only by the database
+        // itself where it can (PostgreSQL); a write in one that was joined read-only is
+        // refused by the statement API.
+        let restrict = read_only && !parent.read_only;
+        let opened = match &parent.txn.session {
+            Session::Sqlite(conn) => {
+                let conn = conn.lock();
+                let result = conn.open_savepoint(depth);
+                parent.note_in_transaction(conn.in_transaction());
+                result
+            }
+            // The guard exists before the SAVEPOINT is sent: if this future is dropped while
+            // it is in flight, the guard's rollback follows it on the connection.
+            #[cfg(feature = "postgres")]
+            Session::Postgres(pg) => Box::pin(pg.open_savepoint(depth, restrict)).await,
+        };
+        let _ = restrict;
+        if let Err(err) = opened {
+            // Nothing was opened (or what was is gone with the transaction): give the turn
+            // back without a rollback.
+            parent.note_failure(&err);
+            let mut guard = guard;
+            guard.disarm();
+            return Err(err);
+        }
+        *parent.holder.lock().unwrap_or_else(|p| p.into_inner()) = Some(Holder {
+            id,
+            name: spec.name,
+            opened_at: spec.opened_at,
+        });
+        Ok(guard)
+    }
+
+    /// Gives back what the guard holds without ending the frame: for a frame whose opening
+    /// failed.
+    fn disarm(&mut self) {
+        self.frame.closed.store(true, Ordering::Release);
+        drop(self.hold.take());
     }
 }

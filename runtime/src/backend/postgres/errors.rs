@@ -85,9 +85,9 @@ impl PgErrorKind {
 }
 
 /// A PostgreSQL failure with everything the server said about it and the statement it
-/// belongs to.
+/// belongs to (in [`Error::Postgres`](crate::Error::Postgres)).
 #[derive(Debug)]
-pub(crate) struct PgError {
+pub struct PgError {
     kind: PgErrorKind,
     /// The five-character SQLSTATE, when the server reported the error.
     code: Option<String>,
@@ -123,32 +123,49 @@ impl PgError {
         self.kind
     }
 
-    pub(crate) fn is_transient(&self) -> bool {
+    /// A failure after which re-running the outermost transaction may succeed: a
+    /// serialization failure, a deadlock, a lock not available.
+    pub fn is_transient(&self) -> bool {
         self.kind.is_transient()
     }
 
-    pub(crate) fn code(&self) -> Option<&str> {
+    /// Whether the server rejected the statement, which leaves its transaction failed.
+    pub(crate) fn fails_transaction(&self) -> bool {
+        self.kind.fails_transaction()
+    }
+
+    /// The connection is gone, and with it the transaction.
+    pub(crate) fn connection_lost(&self) -> bool {
+        self.kind == PgErrorKind::Connection
+    }
+
+    /// The five-character SQLSTATE (`"23505"`), when the server reported the error.
+    pub fn code(&self) -> Option<&str> {
         self.code.as_deref()
     }
 
-    pub(crate) fn message(&self) -> &str {
+    /// The server's primary message, or the client's description of its own error.
+    pub fn message(&self) -> &str {
         &self.message
     }
 
-    pub(crate) fn detail(&self) -> Option<&str> {
+    /// The server's detail, if any.
+    pub fn detail(&self) -> Option<&str> {
         self.detail.as_deref()
     }
 
-    pub(crate) fn hint(&self) -> Option<&str> {
+    /// The server's hint, if any.
+    pub fn hint(&self) -> Option<&str> {
         self.hint.as_deref()
     }
 
-    pub(crate) fn statement(&self) -> Option<&str> {
+    /// The statement that failed, when the error belongs to one.
+    pub fn statement(&self) -> Option<&str> {
         self.statement.as_deref()
     }
 
     /// The server's own report, for callers that need more fields (constraint, table, ...).
-    pub(crate) fn db_error(&self) -> Option<&DbError> {
+    pub fn db_error(&self) -> Option<&DbError> {
         self.source.as_ref().and_then(|e| e.as_db_error())
     }
 

@@ -1,18 +1,162 @@
-//! PostgreSQL backend (feature `postgres`): the pieces DESIGN.md §6 assigns to a backend,
-//! built and tested on their own before they are joined to the frame machinery.
+//! PostgreSQL through tokio-postgres and a deadpool-postgres pool (feature `postgres`).
 //!
-//! - `placeholders`: the library's `?N` statements rewritten to PostgreSQL's `$N`.
-//! - `errors`: a server error kept whole (SQLSTATE, message, detail, hint, statement) and
-//!   classified as transient, busy, read-only, connection or other.
-//! - `pool`: a deadpool-postgres pool whose waits are bounded and that never hands out a
-//!   connection inside a transaction, a failed one, or a broken one.
+//! Outermost transactions lease a pooled connection each and run in parallel; savepoints
+//! inside one are ordered by the frame machinery exactly as on SQLite.
+//!
+//! - `open`: `Database::connect` and its builder.
+//! - `session`: one transaction's connection: BEGIN, savepoints, the end of a frame, and the
+//!   connection's way back to the pool.
+//! - `statements`: user statements: `?N` → `$N`, transaction control refused, binding and
+//!   decoding.
+//! - `bind`: neutral values encoded by the statement's declared types, and decoded.
+//! - `placeholders`: the `?N` → `$N` rewrite (skipping literals, comments, dollar quotes).
+//! - `errors`: a server error kept whole and classified.
+//! - `pool`: deadpool with bounded waits that never hands out a connection inside a
+//!   transaction, a failed one, or a broken one.
 
-// Not yet called from the frame machinery; each piece is exercised by its own tests.
-#![allow(dead_code)]
-
+pub(crate) mod bind;
 pub(crate) mod errors;
+pub(crate) mod open;
 pub(crate) mod placeholders;
-
 pub(crate) mod pool;
+pub(crate) mod session;
+pub(crate) mod statements;
 #[cfg(test)]
 pub(crate) mod test_db;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use pool::{PgPool, PoolError};
+use session::{PgHold, PgSession};
+
+use crate::atomic::Isolation;
+use crate::backend::BeginSpec;
+use crate::database::Database;
+use crate::error::{Error, Result};
+
+/// What a PostgreSQL database holds: its pool, and who holds its connections.
+pub(crate) struct PgDb {
+    pub(crate) pool: PgPool,
+    /// The outermost transactions holding a connection, for the error of a wait for one.
+    holders: Arc<Mutex<BTreeMap<u64, Holder>>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Holder {
+    name: Option<&'static str>,
+    opened_at: &'static std::panic::Location<'static>,
+}
+
+/// A transaction's entry in its database's list of holders, removed when dropped.
+pub(crate) struct Holding {
+    holders: Arc<Mutex<BTreeMap<u64, Holder>>>,
+    id: u64,
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.holders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
+impl PgDb {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        PgDb {
+            pool,
+            holders: Arc::default(),
+        }
+    }
+
+    /// Leases a connection and sends BEGIN with the transaction's mode.
+    pub(crate) async fn begin_root(
+        &self,
+        db: &Database,
+        spec: BeginSpec,
+    ) -> Result<(Arc<PgSession>, PgHold)> {
+        let object = self.pool.get().await.map_err(|e| self.pool_error(db, e))?;
+        self.holders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                spec.id,
+                Holder {
+                    name: spec.name,
+                    opened_at: spec.opened_at,
+                },
+            );
+        let session = Arc::new(PgSession::new(object));
+        // From here the hold owns the connection: dropped (BEGIN failed, this future was
+        // cancelled), it gives it back through the pool's reclaim.
+        let hold = PgHold {
+            session: session.clone(),
+            rollback_timeout: self.pool.rollback_timeout(),
+            _holding: Holding {
+                holders: self.holders.clone(),
+                id: spec.id,
+            },
+        };
+        session
+            .exec(&begin_sql(spec.isolation, spec.read_only))
+            .await?;
+        Ok((session, hold))
+    }
+
+    fn pool_error(&self, db: &Database, err: PoolError) -> Error {
+        match err {
+            PoolError::Exhausted { size, wait } => {
+                let holders = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+                let mut held_by: Vec<String> = holders
+                    .iter()
+                    .take(8)
+                    .map(|(id, h)| {
+                        let name = h.name.map(|n| format!(" `{n}`")).unwrap_or_default();
+                        format!(
+                            "transaction #{id}{name} opened at {}:{}",
+                            h.opened_at.file(),
+                            h.opened_at.line()
+                        )
+                    })
+                    .collect();
+                if holders.len() > held_by.len() {
+                    held_by.push(format!("{} more", holders.len() - held_by.len()));
+                }
+                Error::Busy {
+                    detail: format!(
+                        "waited {wait:?} (`pool_wait`) for a connection of {}: all {size} are \
+                         held by transactions that have not ended ({}). Raise `pool_size` or \
+                         the wait, or end transactions sooner; a `requires_new` inside a \
+                         transaction needs a second connection",
+                        db.label(),
+                        held_by.join("; ")
+                    ),
+                    source: None,
+                }
+            }
+            PoolError::Connect(e) => Error::Postgres(e),
+            other => Error::Background {
+                what: format!("a connection to {}", db.label()),
+                source: Some(Box::new(other)),
+            },
+        }
+    }
+}
+
+/// `BEGIN` with the transaction's isolation level and access mode.
+fn begin_sql(isolation: Option<Isolation>, read_only: bool) -> String {
+    let mut sql = String::from("BEGIN");
+    if let Some(level) = isolation {
+        sql += match level {
+            Isolation::ReadCommitted => " ISOLATION LEVEL READ COMMITTED",
+            Isolation::RepeatableRead => " ISOLATION LEVEL REPEATABLE READ",
+            Isolation::Serializable => " ISOLATION LEVEL SERIALIZABLE",
+        };
+    }
+    if read_only {
+        sql += " READ ONLY";
+    }
+    sql
+}

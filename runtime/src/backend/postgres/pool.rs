@@ -15,18 +15,18 @@
 //! transaction when the session ends.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{
-    Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Status,
-    TimeoutType,
+    Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, TimeoutType,
 };
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
 use super::errors::{PgError, PgErrorKind};
 
 /// How to build a [`PgPool`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct PoolSettings {
     pub(crate) config: Config,
     /// The most connections open at once.
@@ -39,7 +39,29 @@ pub(crate) struct PoolSettings {
     pub(crate) check_timeout: Duration,
     /// How long [`reclaim`]'s ROLLBACK may take before the connection is detached.
     pub(crate) rollback_timeout: Duration,
+    /// Runs on every new connection before its first use.
+    pub(crate) on_connect: Option<OnConnect>,
 }
+
+impl fmt::Debug for PoolSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolSettings")
+            .field("max_size", &self.max_size)
+            .field("wait", &self.wait)
+            .field("on_connect", &self.on_connect.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What runs on every new connection (`PostgresBuilder::on_connect`).
+pub(crate) type OnConnect = Arc<
+    dyn for<'c> Fn(
+            &'c Client,
+        )
+            -> futures_util::future::BoxFuture<'c, Result<(), tokio_postgres::Error>>
+        + Send
+        + Sync,
+>;
 
 impl PoolSettings {
     /// Settings for the server `url` names (`postgres://user@host:port/db?...`), with
@@ -57,6 +79,7 @@ impl PoolSettings {
             connect_timeout: Duration::from_secs(10),
             check_timeout: Duration::from_secs(5),
             rollback_timeout: Duration::from_secs(5),
+            on_connect: None,
         }
     }
 }
@@ -163,7 +186,19 @@ impl PgPool {
             },
         );
         let check_timeout = settings.check_timeout;
-        let pool = Pool::builder(manager)
+        let mut builder = Pool::builder(manager);
+        if let Some(on_connect) = settings.on_connect.clone() {
+            builder = builder.post_create(Hook::async_fn(move |client, _| {
+                let on_connect = on_connect.clone();
+                Box::pin(async move {
+                    on_connect(client).await.map_err(|e| {
+                        tracing::warn!(error = %e, "on_connect failed on a new PostgreSQL connection");
+                        HookError::Backend(e)
+                    })
+                })
+            }));
+        }
+        let pool = builder
             .max_size(settings.max_size)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(settings.wait))
@@ -223,7 +258,8 @@ impl PgPool {
         })
     }
 
-    pub(crate) fn status(&self) -> Status {
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> deadpool_postgres::Status {
         self.pool.status()
     }
 

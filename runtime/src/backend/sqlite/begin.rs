@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::conn::{Begin, Conn};
 use super::readers::ReaderLease;
 use super::writer::WriterHold;
+use crate::backend::BeginSpec;
 use crate::context::Current;
 use crate::database::Database;
 use crate::error::{Error, Result};
@@ -20,14 +21,16 @@ pub(crate) enum RootHold {
 
 /// Begins transaction `id` on `db`: a read-only one on a reader when the database has
 /// readers, anything else on the writer after the writer queue.
-pub(crate) async fn begin_root(
-    db: &Database,
-    begin: Begin,
-    read_only: bool,
-    id: u64,
-    name: Option<&'static str>,
-    opened_at: &'static std::panic::Location<'static>,
-) -> Result<(Arc<Conn>, RootHold)> {
+pub(crate) async fn begin_root(db: &Database, spec: BeginSpec) -> Result<(Arc<Conn>, RootHold)> {
+    let BeginSpec {
+        begin,
+        read_only,
+        id,
+        name,
+        opened_at,
+        // SQLite transactions are serializable, which satisfies every level.
+        isolation: _,
+    } = spec;
     if read_only && db.inner.sqlite().readers.is_some() {
         let lease = db.lease_reader().await?;
         super::readers::begin_read(db, &lease.conn).await?;

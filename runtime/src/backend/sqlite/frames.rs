@@ -1,8 +1,12 @@
 //! The statements that open and end frames on a SQLite connection. The frame machinery
 //! decides *when* (in turn, after the children, the policy on failure); this is *what*.
 
+use std::sync::atomic::Ordering;
+
 use super::conn::{ConnGuard, SavepointSql};
+use crate::backend::EndAction;
 use crate::error::Result;
+use crate::frame::Frame;
 
 impl ConnGuard<'_> {
     /// `SAVEPOINT` for the frame at `depth` (1 for the first savepoint under the root).
@@ -36,5 +40,46 @@ impl ConnGuard<'_> {
     /// some errors, such as a full disk).
     pub(crate) fn in_transaction(&self) -> bool {
         !self.is_autocommit()
+    }
+}
+
+impl ConnGuard<'_> {
+    /// Carries out what the frame machinery decided for the end of `frame`.
+    pub(crate) fn end_frame(&self, frame: &Frame, action: EndAction) -> Result<()> {
+        let result = match action {
+            EndAction::Abandon => {
+                if frame.depth == 0 {
+                    // A rollback failed earlier: leave the connection clean.
+                    self.repair();
+                }
+                Ok(())
+            }
+            EndAction::Keep => self.keep(frame.depth).inspect_err(|_| self.rollback(frame)),
+            EndAction::Undo => {
+                self.rollback(frame);
+                Ok(())
+            }
+        };
+        if frame.depth > 0 {
+            frame.note_in_transaction(self.in_transaction());
+        }
+        result
+    }
+
+    /// Rolls `frame` back. Failures cannot be reported (the caller has its own error to
+    /// give), so they are logged and the transaction is marked aborted so nothing more runs
+    /// in it.
+    fn rollback(&self, frame: &Frame) {
+        if let Err(error) = self.undo(frame.depth) {
+            if frame.txn.aborted.load(Ordering::Acquire) && !self.in_transaction() {
+                return; // SQLite had already ended the transaction; nothing was left to undo.
+            }
+            tracing::error!(%frame, %error, "rollback failed; the transaction can no longer commit");
+            frame.abort();
+            if frame.depth == 0 || self.in_transaction() {
+                // Repair: leave the connection outside any transaction for its next user.
+                self.repair();
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@ pub(crate) mod conn;
 pub(crate) mod frames;
 pub(crate) mod open;
 pub(crate) mod readers;
+pub(crate) mod statements;
 pub(crate) mod writer;
 
 use std::sync::{Arc, Mutex};

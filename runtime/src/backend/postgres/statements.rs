@@ -1,0 +1,292 @@
+//! User statements on a transaction's PostgreSQL connection: `?N` rewritten to `$N`,
+//! transaction control refused before anything is sent, parameters bound by the statement's
+//! declared types, rows decoded into neutral values.
+
+use std::sync::Arc;
+
+use super::bind::{column_names, decode_row, params_of, PgParam};
+use super::placeholders::{parts, rewrite, Part};
+use super::session::{error, PgSession};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::value::{Params, Row, ValueRef};
+
+/// The parameters of `sql`, converted before anything awaits (so the statement's future
+/// holds only borrowed values, whatever `P` is).
+pub(crate) fn values<'a, P: Params + ?Sized>(
+    sql: &str,
+    params: &'a P,
+) -> Result<Vec<ValueRef<'a>>> {
+    (0..params.param_count())
+        .map(|i| {
+            params
+                .param(i)
+                .to_param()
+                .map_err(|source| Error::Parameter {
+                    sql: sql.to_owned(),
+                    index: i + 1,
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// Fails the frame if the statement's future is dropped before its reply arrived: the
+/// server runs it anyway, and whether it failed is unknown.
+pub(crate) struct Unanswered<'a> {
+    frame: &'a Frame,
+    answered: bool,
+}
+
+impl<'a> Unanswered<'a> {
+    pub(crate) fn new(frame: &'a Frame) -> Self {
+        Unanswered {
+            frame,
+            answered: false,
+        }
+    }
+
+    pub(crate) fn answered(mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.frame.fail(
+                "a statement was cancelled while the server ran it, so its outcome is unknown"
+                    .to_owned(),
+            );
+        }
+    }
+}
+
+impl PgSession {
+    /// Runs one statement; the number of rows it changed.
+    pub(crate) async fn execute(
+        &self,
+        sql: &str,
+        values: Vec<ValueRef<'_>>,
+        restrict: bool,
+    ) -> Result<u64> {
+        let client = self.client()?;
+        let text = checked(sql)?;
+        let statement = prepare(&client, sql, &text).await?;
+        let params = bound(sql, &statement, &values)?;
+        self.restricted(restrict, async {
+            client
+                .execute(&statement, &params_of(&params))
+                .await
+                .map_err(|e| error(e, Some(sql)))
+        })
+        .await
+    }
+
+    /// Runs a query; its first `limit` rows.
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        values: Vec<ValueRef<'_>>,
+        restrict: bool,
+        limit: usize,
+    ) -> Result<Vec<Row>> {
+        let client = self.client()?;
+        let text = checked(sql)?;
+        let statement = prepare(&client, sql, &text).await?;
+        let params = bound(sql, &statement, &values)?;
+        let rows = self
+            .restricted(restrict, async {
+                client
+                    .query(&statement, &params_of(&params))
+                    .await
+                    .map_err(|e| error(e, Some(sql)))
+            })
+            .await?;
+        let columns: Arc<[String]> = column_names(statement.columns()).into();
+        rows.iter()
+            .take(limit)
+            .map(|row| {
+                let values = decode_row(row).map_err(|e| Error::Conversion {
+                    column: e.column.clone(),
+                    target: "Value",
+                    found: "an unsupported PostgreSQL type",
+                    source: Box::new(e),
+                })?;
+                Ok(Row::new(columns.clone(), values))
+            })
+            .collect()
+    }
+
+    /// Runs several `;`-separated statements without parameters.
+    pub(crate) async fn execute_batch(&self, sql: &str, restrict: bool) -> Result<()> {
+        let client = self.client()?;
+        checked(sql)?;
+        self.restricted(restrict, async {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| error(e, Some(sql)))
+        })
+        .await
+    }
+
+    /// Runs `work` read-only when `restrict` (a task that joined a frame that may write as
+    /// read-only): inside a savepoint of its own made read-only by the server.
+    async fn restricted<R>(
+        &self,
+        restrict: bool,
+        work: impl std::future::Future<Output = Result<R>>,
+    ) -> Result<R> {
+        if !restrict {
+            return work.await;
+        }
+        self.exec("SAVEPOINT _transactional_ro; SET LOCAL transaction_read_only = on")
+            .await?;
+        let result = work.await;
+        let end = match &result {
+            Ok(_) => "RELEASE SAVEPOINT _transactional_ro",
+            Err(_) => {
+                "ROLLBACK TO SAVEPOINT _transactional_ro; RELEASE SAVEPOINT _transactional_ro"
+            }
+        };
+        self.exec(end).await?;
+        result
+    }
+}
+
+/// `sql` with `?N` rewritten, after refusing transaction control.
+fn checked(sql: &str) -> Result<std::borrow::Cow<'_, str>> {
+    if let Some(keyword) = transaction_control(sql) {
+        return Err(Error::Forbidden {
+            sql: Some(sql.to_owned()),
+            reason: format!(
+                "`{keyword}`: transaction control belongs to the library: a \
+                 `#[transactional]` body commits by returning `Ok` and rolls back by returning \
+                 `Err`; for a savepoint, call a nested `#[transactional]` fn"
+            ),
+        });
+    }
+    rewrite(sql).map_err(|e| Error::Parameter {
+        sql: sql.to_owned(),
+        index: 0,
+        source: Box::new(e),
+    })
+}
+
+async fn prepare(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    text: &str,
+) -> Result<tokio_postgres::Statement> {
+    client
+        .prepare_cached(text)
+        .await
+        .map_err(|e| error(e, Some(sql)))
+}
+
+fn bound<'a>(
+    sql: &str,
+    statement: &tokio_postgres::Statement,
+    values: &'a [ValueRef<'a>],
+) -> Result<Vec<PgParam<'a>>> {
+    let expected = statement.params().len();
+    if values.len() != expected {
+        return Err(Error::ParameterCount {
+            sql: sql.to_owned(),
+            expected,
+            given: values.len(),
+        });
+    }
+    Ok(values.iter().map(|v| PgParam(*v)).collect())
+}
+
+/// The first words of any statement in `sql` that would take transaction control from the
+/// library: BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE and their synonyms, and SET/RESET of
+/// the transaction's own settings (`SET TRANSACTION ..`, `transaction_read_only`, ..), which
+/// the library sets for `read_only` and `isolation`. Literals, quoted identifiers and
+/// comments are skipped.
+pub(crate) fn transaction_control(sql: &str) -> Option<String> {
+    let mut statements = vec![String::new()];
+    for (kind, range) in parts(sql) {
+        let current = statements.last_mut().expect("never empty");
+        match kind {
+            Part::Quoted => current.push(' '),
+            Part::Code => {
+                for c in sql[range].chars() {
+                    if c == ';' {
+                        statements.push(String::new());
+                    } else {
+                        statements.last_mut().expect("never empty").push(c);
+                    }
+                }
+            }
+        }
+    }
+    statements.iter().find_map(|statement| {
+        let words: Vec<String> = statement
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let first = words.first()?.as_str();
+        let refused = match first {
+            "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "SAVEPOINT"
+            | "RELEASE" => true,
+            "PREPARE" => words.get(1).is_some_and(|w| w == "TRANSACTION"),
+            "SET" | "RESET" => words
+                .iter()
+                .skip(1)
+                .any(|w| w.starts_with("TRANSACTION") || w == "CHARACTERISTICS" || w == "ALL"),
+            _ => false,
+        };
+        refused.then(|| words.iter().take(2).cloned().collect::<Vec<_>>().join(" "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transaction_control;
+
+    #[test]
+    fn transaction_control_is_found_in_any_statement_and_case() {
+        for sql in [
+            "BEGIN",
+            "begin isolation level serializable",
+            "COMMIT",
+            "  commit;",
+            "SELECT 1; ROLLBACK",
+            "savepoint x",
+            "RELEASE x",
+            "END",
+            "abort",
+            "start transaction",
+            "PREPARE TRANSACTION 'x'",
+            "SET TRANSACTION READ WRITE",
+            "set transaction_read_only = off",
+            "SET LOCAL transaction_read_only = off",
+            "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+            "/* c */ COMMIT",
+            "-- c\nCOMMIT",
+        ] {
+            assert!(transaction_control(sql).is_some(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn ordinary_statements_pass_even_when_they_mention_the_words() {
+        for sql in [
+            "SELECT 'COMMIT'",
+            "INSERT INTO t(x) VALUES ('BEGIN; ROLLBACK')",
+            "SELECT \"commit\" FROM t",
+            "UPDATE t SET x = 1 WHERE y = 'END'",
+            "SET search_path TO app",
+            "SET LOCAL statement_timeout = 100",
+            "PREPARE q AS SELECT 1",
+            "CREATE TABLE rollback_log(x int)",
+            "SELECT $$ COMMIT $$",
+        ] {
+            assert_eq!(transaction_control(sql), None, "{sql}");
+        }
+    }
+}
