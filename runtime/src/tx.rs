@@ -195,11 +195,7 @@ impl Tx {
         // faster.
         tokio::task::consume_budget().await;
         let _turn = self.frame.turn().await?;
-        let conn = match &self.frame.txn.session {
-            Session::Sqlite(conn) => conn,
-            #[cfg(feature = "postgres")]
-            Session::Postgres(_) => unreachable!("on_sqlite is called for SQLite sessions"),
-        };
+        let conn = self.frame.txn.session.sqlite();
         let conn = conn.lock();
         let result = work(&conn).map_err(|e| self.explain(&conn, e));
         self.frame.note_in_transaction(conn.in_transaction());

@@ -42,6 +42,20 @@ pub(crate) enum Session {
     Postgres(Arc<postgres::session::PgSession>),
 }
 
+impl Session {
+    /// The SQLite connection of a session that is known to be SQLite's.
+    #[allow(clippy::infallible_destructuring_match)] // not infallible with `postgres`
+    pub(crate) fn sqlite(&self) -> &Arc<sqlite::conn::Conn> {
+        match self {
+            Session::Sqlite(conn) => conn,
+            #[cfg(feature = "postgres")]
+            Session::Postgres(_) => {
+                unreachable!("a SQLite connection asked of a PostgreSQL session")
+            }
+        }
+    }
+}
+
 /// What an outermost transaction holds until it ends. Dropping it hands the connection
 /// back, rolling back whatever is still open on it.
 pub(crate) enum RootHold {

@@ -167,11 +167,7 @@ impl Ending {
         own_turn: OwnedMutexGuard<()>,
         outcome: Outcome,
     ) -> (Result<()>, Option<Committed>) {
-        let conn = match &self.frame.txn.session {
-            Session::Sqlite(conn) => conn,
-            #[cfg(feature = "postgres")]
-            Session::Postgres(_) => unreachable!("only SQLite frames end synchronously"),
-        };
+        let conn = self.frame.txn.session.sqlite();
         let (action, then) = self.decide(outcome);
         let result = conn.lock().end_frame(&self.frame, action);
         self.complete(own_turn, outcome, result.and(then))
