@@ -1,5 +1,11 @@
 //! Shared fixtures for the integration tests: databases on real SQLite (a temporary file in
-//! WAL mode, or in memory), a `kv` table, and checks that read the database independently.
+//! WAL mode, or in memory) and, with the `postgres` feature and `DATABASE_URL` set, on real
+//! PostgreSQL (a schema of its own per database); a `kv` table; and checks that read the
+//! database independently.
+//!
+//! The conformance suite is every test that loops over [`KINDS`]: written once, it runs
+//! unchanged on each backend. Tests that are about SQLite itself (WAL, checkpoints, pragmas,
+//! files) use `Kind::File`/`Kind::Memory` or [`SQLITE_KINDS`] and say so.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -11,22 +17,62 @@ use transactional::{Atomic, Database, DatabaseBuilder, Error};
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
-/// A database under test and what keeps its file alive.
+/// A database under test and what keeps its file (or schema) alive.
 pub struct TestDb {
     pub db: Database,
     /// The file, for file databases (read independently of the library by `raw_*`).
     pub path: Option<PathBuf>,
+    pub kind: Kind,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL schema, dropped with the fixture.
+    #[cfg(feature = "postgres")]
+    pub pg: Option<postgres::PgTestDb>,
 }
 
 /// Which kind of database a test runs on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     File,
     Memory,
+    /// PostgreSQL at `DATABASE_URL` (feature `postgres`).
+    Postgres,
 }
 
-pub const KINDS: [Kind; 2] = [Kind::File, Kind::Memory];
+/// Every backend the conformance suite runs on here: SQLite in a file and in memory, and
+/// PostgreSQL when the `postgres` feature is on and `DATABASE_URL` is set (set but
+/// unreachable is a failure, never a skip).
+pub const KINDS: Kinds = Kinds;
+
+/// The SQLite kinds, for tests about SQLite itself.
+pub const SQLITE_KINDS: [Kind; 2] = [Kind::File, Kind::Memory];
+
+/// See [`KINDS`].
+#[derive(Clone, Copy, Debug)]
+pub struct Kinds;
+
+impl IntoIterator for Kinds {
+    type Item = Kind;
+    type IntoIter = std::vec::IntoIter<Kind>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let mut kinds = SQLITE_KINDS.to_vec();
+        if postgres_configured() {
+            kinds.push(Kind::Postgres);
+        }
+        kinds.into_iter()
+    }
+}
+
+/// Whether the PostgreSQL kind runs: the feature is on and `DATABASE_URL` is set.
+pub fn postgres_configured() -> bool {
+    cfg!(feature = "postgres") && std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty())
+}
+
+impl Kind {
+    pub fn is_sqlite(self) -> bool {
+        self != Kind::Postgres
+    }
+}
 
 impl TestDb {
     /// A fresh database of `kind` with table `kv(key TEXT PRIMARY KEY, val INTEGER)`.
@@ -36,6 +82,8 @@ impl TestDb {
 
     /// A fresh database of `kind` opened with `builder`, with the same `kv` table as `new`.
     pub async fn with_builder(kind: Kind, builder: DatabaseBuilder) -> TestDb {
+        #[cfg(feature = "postgres")]
+        let mut pg = None;
         let (db, path, dir) = match kind {
             Kind::File => {
                 let dir = tempfile::tempdir().expect("tempdir");
@@ -50,11 +98,28 @@ impl TestDb {
                     .expect("open in-memory database");
                 (db, None, None)
             }
+            #[cfg(feature = "postgres")]
+            Kind::Postgres => {
+                let schema = postgres::PgTestDb::new("kv")
+                    .await
+                    .expect("Kind::Postgres runs only when DATABASE_URL is set");
+                let db = builder
+                    .connect_postgres(schema.config())
+                    .await
+                    .expect("connect to PostgreSQL");
+                pg = Some(schema);
+                (db, None, None)
+            }
+            #[cfg(not(feature = "postgres"))]
+            Kind::Postgres => unreachable!("Kind::Postgres needs the `postgres` feature"),
         };
         let test = TestDb {
             db,
             path,
+            kind,
             _dir: dir,
+            #[cfg(feature = "postgres")]
+            pg,
         };
         test.exec("CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
             .await
@@ -98,6 +163,14 @@ impl TestDb {
     /// `PRAGMA integrity_check` (on its own connection for file databases) is `ok`, and
     /// the writer is outside any transaction and usable: a write transaction commits.
     pub async fn assert_healthy(&self) {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.pg {
+            postgres::assert_no_session_in_transaction(pg).await;
+            self.write_something()
+                .await
+                .expect("the database accepts a write transaction");
+            return;
+        }
         let verdict: String = match &self.path {
             Some(path) => {
                 let conn = rusqlite::Connection::open(path).expect("open raw");
@@ -129,7 +202,8 @@ impl TestDb {
     /// A write transaction that leaves `kv` alone: proves the writer is usable.
     pub async fn write_something(&self) -> Result<(), Error> {
         self.exec(
-            "CREATE TABLE IF NOT EXISTS health(x); INSERT INTO health VALUES (1); DELETE FROM health",
+            "CREATE TABLE IF NOT EXISTS health(x INTEGER); INSERT INTO health VALUES (1); \
+             DELETE FROM health",
         )
         .await
     }
@@ -146,6 +220,10 @@ impl TestDb {
 
     /// The `kv` table as another connection sees it: only committed data.
     pub fn raw_kv(&self) -> Option<BTreeMap<String, i64>> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.pg {
+            return Some(postgres::raw_kv(pg));
+        }
         let conn = rusqlite::Connection::open(self.path.as_ref()?).expect("open raw");
         let mut stmt = conn
             .prepare("SELECT key, val FROM kv ORDER BY key")

@@ -11,3 +11,66 @@
 mod test_db;
 
 pub use test_db::TestDb as PgTestDb;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// `kv` as a connection of its own sees it: only committed data. Synchronous, like the
+/// SQLite fixture's raw read, so it runs on a thread and runtime of its own.
+pub fn raw_kv(pg: &PgTestDb) -> BTreeMap<String, i64> {
+    let config = pg.config();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the raw read");
+            rt.block_on(async {
+                let (client, conn) = config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .expect("raw connect");
+                tokio::spawn(conn);
+                let rows = client
+                    .query("SELECT key, val::int8 FROM kv ORDER BY key", &[])
+                    .await
+                    .expect("raw read of kv");
+                rows.iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+                    .collect()
+            })
+        })
+        .join()
+        .expect("raw read thread")
+    })
+}
+
+/// No session of this test's schema stays inside a transaction: every connection the pool
+/// holds was handed back outside one (a cleanup that runs a moment after its cause gets
+/// two seconds).
+pub async fn assert_no_session_in_transaction(pg: &PgTestDb) {
+    let observer = pg.connect().await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let stuck: Vec<String> = observer
+            .query(
+                "SELECT state || ': ' || coalesce(query, '') FROM pg_stat_activity \
+                 WHERE application_name = $1 AND pid <> pg_backend_pid() \
+                 AND state LIKE 'idle in transaction%'",
+                &[&pg.schema()],
+            )
+            .await
+            .expect("read pg_stat_activity")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if stuck.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sessions left inside a transaction: {stuck:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -150,6 +150,34 @@ impl DatabaseBuilder {
         .await
     }
 
+    /// Connects to PostgreSQL (feature `postgres`) with the settings of this builder that
+    /// mean the same on every backend: `turn_wait`, and `writer_wait` as the wait for a
+    /// pooled connection (what an outermost transaction waits for before it begins). The
+    /// SQLite-only settings are ignored; [`Database::postgres`] has the pool's own.
+    #[cfg(feature = "postgres")]
+    pub async fn connect_postgres(self, config: tokio_postgres::Config) -> Result<Database> {
+        let label = format!(
+            "postgres://{}@{}/{}",
+            config.get_user().unwrap_or(""),
+            config
+                .get_hosts()
+                .first()
+                .map(|h| match h {
+                    tokio_postgres::config::Host::Tcp(host) => host.clone(),
+                    #[cfg(unix)]
+                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                })
+                .unwrap_or_default(),
+            config.get_dbname().unwrap_or("")
+        );
+        Database::postgres(&label)
+            .config(config)
+            .turn_wait(self.turn_wait)
+            .pool_wait(self.writer_wait)
+            .connect()
+            .await
+    }
+
     fn open_file(&self, path: PathBuf) -> Result<Database> {
         let writer = self.configure(Connection::open(&path)?, true)?;
         let readers = (0..self.readers)
