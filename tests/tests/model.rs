@@ -704,6 +704,17 @@ fn model_in_memory_database() {
     run_model(Kind::Memory, Flavor::TwoWorkers, cases());
 }
 
+/// The same model on PostgreSQL (feature `postgres`, `DATABASE_URL` set), with a fifth of
+/// the cases: every statement is a round trip to the server.
+#[test]
+fn model_postgres() {
+    if !transactional_tests::postgres_configured() {
+        eprintln!("DATABASE_URL is not set (or the `postgres` feature is off): the model does not run on PostgreSQL");
+        return;
+    }
+    run_model(Kind::Postgres, Flavor::TwoWorkers, (cases() / 5).max(1));
+}
+
 /// The same on a single-threaded runtime, with a fifth of the cases.
 #[test]
 fn model_single_threaded_runtime() {
