@@ -214,6 +214,13 @@ impl Ending {
         result: Result<()>,
     ) -> (Result<()>, Option<Committed>) {
         let frame = self.frame.clone();
+        if let Err(err) = &result {
+            // A COMMIT refused with a transient error (PostgreSQL's 40001 at commit) lets
+            // `retries` re-run the transaction like a statement's would.
+            if err.is_transient() {
+                frame.note_outcome(Some(err));
+            }
+        }
         let committed = outcome == Outcome::Commit && result.is_ok();
         let hooks = frame.hooks.close();
         drop(own_turn);
