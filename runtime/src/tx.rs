@@ -12,6 +12,8 @@ use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::value::{Params, Row};
+#[cfg(feature = "postgres")]
+use crate::value::Value;
 
 /// A handle to one frame (the transaction or a savepoint) of the current task, obtained from
 /// [`current()`](crate::current).
@@ -59,10 +61,14 @@ impl Tx {
                     .await
             }
             #[cfg(feature = "postgres")]
-            Session::Postgres(pg) => {
-                let values = crate::backend::postgres::statements::values(sql, &params)?;
-                self.on_postgres(pg.execute(sql, values, self.read_only))
-                    .await
+            Session::Postgres(_) => {
+                let (sql, values) = crate::backend::postgres::statements::owned(sql, &params)?;
+                let restrict = self.restrict();
+                self.on_postgres(move |pg| async move {
+                    pg.execute(&sql, values.iter().map(Value::as_ref).collect(), restrict)
+                        .await
+                })
+                .await
             }
         }
     }
@@ -80,8 +86,9 @@ impl Tx {
                 .await
             }
             #[cfg(feature = "postgres")]
-            Session::Postgres(pg) => {
-                self.on_postgres(pg.execute_batch(sql, self.read_only))
+            Session::Postgres(_) => {
+                let (sql, restrict) = (sql.to_owned(), self.restrict());
+                self.on_postgres(move |pg| async move { pg.execute_batch(&sql, restrict).await })
                     .await
             }
         }
@@ -114,10 +121,14 @@ impl Tx {
                     .await
             }
             #[cfg(feature = "postgres")]
-            Session::Postgres(pg) => {
-                let values = crate::backend::postgres::statements::values(sql, &params)?;
-                self.on_postgres(pg.query(sql, values, self.read_only, limit))
-                    .await
+            Session::Postgres(_) => {
+                let (sql, values) = crate::backend::postgres::statements::owned(sql, &params)?;
+                let restrict = self.restrict();
+                self.on_postgres(move |pg| async move {
+                    let values = values.iter().map(Value::as_ref).collect();
+                    pg.query(&sql, values, restrict, limit).await
+                })
+                .await
             }
         }
     }
@@ -206,28 +217,50 @@ impl Tx {
         result
     }
 
-    /// Waits for this frame's turn, then awaits `statement` on the PostgreSQL connection,
-    /// holding the turn until its reply is in.
+    /// Waits for this frame's turn, then runs `statement` on the PostgreSQL connection in a
+    /// task of its own that holds the turn until the reply is in. Once sent, a statement
+    /// runs on the server whatever happens to the caller's future; in its own task its
+    /// reply is still read, so a cancelled caller leaves the frame as the statement left it
+    /// (failed or not) — as on SQLite, where a statement cannot be interrupted.
     #[cfg(feature = "postgres")]
-    async fn on_postgres<R>(
+    async fn on_postgres<R, F>(
         &self,
-        statement: impl std::future::Future<Output = Result<R>>,
-    ) -> Result<R> {
-        let _turn = self.frame.turn().await?;
-        // Dropped before the reply came (the caller's future was cancelled), the statement
-        // still runs on the server, and whether it failed is unknown: the frame fails, so
-        // that it can never commit work it cannot account for.
-        let unanswered = crate::backend::postgres::statements::Unanswered::new(&self.frame);
-        let result = statement.await;
-        unanswered.answered();
-        if let Err(err) = &result {
-            self.frame.note_failure(err);
-            if matches!(err, Error::Postgres(e) if e.connection_lost()) {
-                self.frame.abort();
+        statement: impl FnOnce(Arc<crate::backend::postgres::session::PgSession>) -> F,
+    ) -> Result<R>
+    where
+        R: Send + 'static,
+        F: std::future::Future<Output = Result<R>> + Send + 'static,
+    {
+        let Session::Postgres(pg) = &self.frame.txn.session else {
+            unreachable!("on_postgres is called for PostgreSQL sessions")
+        };
+        let turn = self.frame.owned_turn().await?;
+        let frame = self.frame.clone();
+        let work = statement(pg.clone());
+        let task = tokio::spawn(async move {
+            let result = work.await;
+            if let Err(err) = &result {
+                frame.note_failure(err);
+                if matches!(err, Error::Postgres(e) if e.connection_lost()) {
+                    frame.abort();
+                }
             }
+            frame.note_outcome(result.as_ref().err());
+            drop(turn);
+            result
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(e) => Err(Error::background("a PostgreSQL statement", e)),
         }
-        self.frame.note_outcome(result.as_ref().err());
-        result
+    }
+
+    /// Writes through this handle must be refused by a read-only savepoint of its own: the
+    /// task joined a frame that may write as read-only (a read-only frame is read-only on
+    /// the server already).
+    #[cfg(feature = "postgres")]
+    fn restrict(&self) -> bool {
+        self.read_only && !self.frame.read_only
     }
 
     /// The library's errors for what SQLite refused.

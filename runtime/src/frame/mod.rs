@@ -129,7 +129,7 @@ impl Frame {
         Ok(turn)
     }
 
-    async fn owned_turn(self: &Arc<Self>) -> Result<OwnedMutexGuard<()>> {
+    pub(crate) async fn owned_turn(self: &Arc<Self>) -> Result<OwnedMutexGuard<()>> {
         // Uncontended, without `.await` (see `turn`).
         let turn = match self.turn.clone().try_lock_owned() {
             Ok(turn) => turn,

@@ -8,58 +8,24 @@ use super::bind::{column_names, decode_row, params_of, PgParam};
 use super::placeholders::{parts, rewrite, Part};
 use super::session::{error, PgSession};
 use crate::error::{Error, Result};
-use crate::frame::Frame;
-use crate::value::{Params, Row, ValueRef};
+use crate::value::{Params, Row, Value, ValueRef};
 
-/// The parameters of `sql`, converted before anything awaits (so the statement's future
-/// holds only borrowed values, whatever `P` is).
-pub(crate) fn values<'a, P: Params + ?Sized>(
-    sql: &str,
-    params: &'a P,
-) -> Result<Vec<ValueRef<'a>>> {
-    (0..params.param_count())
+/// `sql` and its parameters, owned: a statement runs in a task of its own.
+pub(crate) fn owned<P: Params + ?Sized>(sql: &str, params: &P) -> Result<(String, Vec<Value>)> {
+    let values = (0..params.param_count())
         .map(|i| {
             params
                 .param(i)
                 .to_param()
+                .map(|v| v.to_owned())
                 .map_err(|source| Error::Parameter {
                     sql: sql.to_owned(),
                     index: i + 1,
                     source,
                 })
         })
-        .collect()
-}
-
-/// Fails the frame if the statement's future is dropped before its reply arrived: the
-/// server runs it anyway, and whether it failed is unknown.
-pub(crate) struct Unanswered<'a> {
-    frame: &'a Frame,
-    answered: bool,
-}
-
-impl<'a> Unanswered<'a> {
-    pub(crate) fn new(frame: &'a Frame) -> Self {
-        Unanswered {
-            frame,
-            answered: false,
-        }
-    }
-
-    pub(crate) fn answered(mut self) {
-        self.answered = true;
-    }
-}
-
-impl Drop for Unanswered<'_> {
-    fn drop(&mut self) {
-        if !self.answered {
-            self.frame.fail(
-                "a statement was cancelled while the server ran it, so its outcome is unknown"
-                    .to_owned(),
-            );
-        }
-    }
+        .collect::<Result<_>>()?;
+    Ok((sql.to_owned(), values))
 }
 
 impl PgSession {
