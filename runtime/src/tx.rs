@@ -11,9 +11,9 @@ use crate::context::Current;
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::value::{Params, Row};
 #[cfg(feature = "postgres")]
 use crate::value::Value;
+use crate::value::{Params, Row};
 
 /// A handle to one frame (the transaction or a savepoint) of the current task, obtained from
 /// [`current()`](crate::current).

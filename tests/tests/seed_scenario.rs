@@ -45,12 +45,17 @@ async fn run_seed(kind: Kind, tasks: usize, rounds: usize) {
     let test = TestDb::new(kind).await;
     let keys = (tasks / 2).max(1); // two children per key: read-then-write races are real
     let mut failures = 0;
+    let started = std::time::Instant::now();
     for _ in 0..rounds {
         if let Err(err) = round(&test.db, tasks, keys).await {
             failures += 1;
             eprintln!("round failed: {err}");
         }
     }
+    eprintln!(
+        "{kind:?} K={tasks}: {rounds} rounds, {failures} failed, in {:.2?}",
+        started.elapsed()
+    );
     assert_eq!(failures, 0, "{kind:?} K={tasks}: rounds failed");
 
     let mut expected = BTreeMap::new();
