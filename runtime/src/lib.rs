@@ -76,7 +76,7 @@ pub use value::{ColumnIndex, FromValue, Params, Row, ToParam, Value, ValueRef};
 
 #[cfg(feature = "postgres")]
 pub use backend::postgres::{errors::PgError, open::PostgresBuilder};
-/// The tokio-postgres version this crate uses, for [`Tx::postgres`].
+/// The tokio-postgres version this crate uses (its `Config` for [`PostgresBuilder::config`]).
 #[cfg(feature = "postgres")]
 pub use tokio_postgres;
 

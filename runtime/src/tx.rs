@@ -136,7 +136,7 @@ impl Tx {
     /// Runs `f` on the SQLite connection itself, in this frame's turn: the escape hatch for
     /// everything the methods above do not cover (blobs, custom functions, `Statement`s,
     /// rusqlite's own parameter types). On a PostgreSQL database it fails with
-    /// [`Error::Unsupported`]; use [`postgres`](Tx::postgres) there.
+    /// [`Error::Unsupported`].
     ///
     /// The same rules hold inside `f`: SQLite itself refuses transaction control (its
     /// authorizer, and a commit hook that turns a `COMMIT` the library did not send into a
@@ -149,7 +149,7 @@ impl Tx {
         if !matches!(self.frame.txn.session, Session::Sqlite(_)) {
             return Err(Error::Unsupported(format!(
                 "`Tx::call` runs a closure on a SQLite connection, and {} is a PostgreSQL \
-                 database: use `Tx::postgres()`",
+                 database: `execute`, `query` and `execute_batch` serve both backends",
                 self.frame.txn.db.label()
             )));
         }

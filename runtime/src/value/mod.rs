@@ -22,7 +22,7 @@ use std::fmt;
 /// The storage classes both backends share. On PostgreSQL, integer columns of every width
 /// read as `Integer`, `real`/`double precision` as `Real`, `boolean` as `Integer` (0 or 1),
 /// text-like columns (`text`, `varchar`, `char`, `name`, `json`, `jsonb`) as `Text`, `bytea`
-/// as `Blob`; other types are read through a cast in SQL (`x::text`) or `tx.postgres()`.
+/// as `Blob`; other types are read through a cast in SQL (`x::text`).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Value {

@@ -222,10 +222,7 @@ fn decode_error(column: &Column, index: usize, error: &tokio_postgres::Error) ->
         column: format!("{index} `{name}`"),
         pg_type: column.type_().name().to_owned(),
         reason,
-        hint: format!(
-            "cast it in SQL, e.g. `{}::text`, or use tx.postgres()",
-            sql_identifier(name)
-        ),
+        hint: format!("cast it in SQL, e.g. `{}::text`", sql_identifier(name)),
     }
 }
 

@@ -201,7 +201,7 @@ fn parts_of(db: &DbError) -> Parts {
 }
 
 impl fmt::Display for PgError {
-    /// One line: `postgres: <message> (SQLSTATE <code>; detail: ..; hint: ..) (in `<sql>`)`.
+    /// One line: `postgres: MESSAGE (SQLSTATE CODE; detail: ..; hint: ..) (in STATEMENT)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "postgres: {}", self.message)?;
         if let Some(code) = &self.code {
