@@ -701,3 +701,38 @@ async fn a_frame_whose_child_never_ends_gets_busy_naming_the_child() {
         test.assert_healthy().await;
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL: a `requires_new` transaction waiting for its own enclosing transaction.
+
+/// PostgreSQL-only (on SQLite `requires_new` inside a write transaction is refused at once:
+/// one writer). `requires_new` runs on a second connection; when it writes a row its own
+/// enclosing transaction has written (and so locked), it waits for that transaction, which
+/// waits for it: the server sees two sessions, not a cycle, and the wait never ends.
+///
+/// Expected: an error within a bound (like defect 5's `Error::Deadlock`, or `Error::Busy`
+/// after a lock wait), never a hang; the enclosing transaction can then roll back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PG: requires_new writing a row its own enclosing transaction locked hangs forever"]
+async fn postgres_requires_new_waiting_for_its_own_enclosing_transaction_is_bounded() {
+    for kind in KINDS.into_iter().filter(|k| !k.is_sqlite()) {
+        let test = TestDb::new(kind).await;
+        let outcome = bounded(
+            Duration::from_secs(40),
+            Atomic::new().db(test.db.clone()).run(async {
+                insert("x").await?;
+                Atomic::new()
+                    .propagation(Propagation::RequiresNew)
+                    .run(insert("x"))
+                    .await
+            }),
+        )
+        .await;
+        let Some(result) = outcome else {
+            panic!("requires_new waited 40 s for the row lock its own enclosing transaction holds");
+        };
+        assert!(result.is_err(), "{result:?}");
+        assert_eq!(test.kv().await, table([]));
+        test.assert_healthy().await;
+    }
+}
