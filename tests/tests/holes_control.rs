@@ -3,6 +3,11 @@
 //!
 //! A user statement must not BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE/END, nor change the
 //! connection's mode; a read-only frame must not write, through `call` either.
+//!
+//! Conformance: defects 10 (transaction control through every portable `Tx` method) and 13
+//! (a joined read-only block) run on every kind of `KINDS`. SQLite-only: everything about
+//! `Tx::call` (a rusqlite closure), PRAGMAs (`query_only`, `journal_mode`, builder pragmas)
+//! and WAL.
 
 use std::future::Future;
 use std::path::Path;
@@ -10,7 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use transactional::{Atomic, Database, Error, Propagation, Tx};
-use transactional_tests::{bounded, insert, table, Kind, TestDb, INSERT_SQL};
+use transactional_tests::{bounded, insert, table, Kind, TestDb, INSERT_SQL, KINDS};
 
 fn says_transaction(err: &Error) -> bool {
     err.to_string().to_lowercase().contains("transaction")
@@ -75,10 +80,19 @@ where
     .await
 }
 
+/// The committed `kv`: read by a connection of its own (a file, PostgreSQL), or, in memory,
+/// where only the library reaches the database, by a transaction of its own.
+async fn committed(test: &TestDb) -> std::collections::BTreeMap<String, i64> {
+    match test.raw_kv() {
+        Some(kv) => kv,
+        None => test.kv().await,
+    }
+}
+
 /// The transaction failed, so none of its rows may be on disk.
-fn assert_failed_and_left_nothing(test: &TestDb, outer: &Result<(), Error>) {
+async fn assert_failed_and_left_nothing(test: &TestDb, outer: &Result<(), Error>) {
     assert!(matches!(outer, Err(Error::Unsupported(_))), "{outer:?}");
-    let raw = test.raw_kv().unwrap();
+    let raw = committed(test).await;
     assert!(
         raw.is_empty(),
         "the outer transaction failed, yet its rows are on disk: {raw:?}"
@@ -114,17 +128,19 @@ fn assert_no_problems(failures: &[String]) {
 /// the outer transaction's rows are on disk only if it commits (here it fails: none are).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute_batch() {
-    let test = TestDb::new(Kind::File).await;
-    let (outer, inner) = in_read_only_savepoint(&test, Outer::Fails, |tx| async move {
-        tx.execute_batch("COMMIT; BEGIN").await
-    })
-    .await;
-    assert_failed_and_left_nothing(&test, &outer);
-    match &inner {
-        Err(err) => assert!(says_transaction(err), "{err}"),
-        Ok(()) => panic!("`COMMIT; BEGIN` ran in a read-only savepoint"),
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        let (outer, inner) = in_read_only_savepoint(&test, Outer::Fails, |tx| async move {
+            tx.execute_batch("COMMIT; BEGIN").await
+        })
+        .await;
+        assert_failed_and_left_nothing(&test, &outer).await;
+        match &inner {
+            Err(err) => assert!(says_transaction(err), "{kind:?}: {err}"),
+            Ok(()) => panic!("{kind:?}: `COMMIT; BEGIN` ran in a read-only savepoint"),
+        }
+        test.assert_healthy().await;
     }
-    test.assert_healthy().await;
 }
 
 /// Defect 10 (execute): `execute("COMMIT")` in a read-only savepoint commits the outer
@@ -134,17 +150,19 @@ async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute_
 /// failing outer transaction on disk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_savepoint_cannot_commit_the_outer_transaction_with_execute() {
-    let test = TestDb::new(Kind::File).await;
-    let (outer, inner) = in_read_only_savepoint(&test, Outer::Fails, |tx| async move {
-        tx.execute("COMMIT", ()).await
-    })
-    .await;
-    assert_failed_and_left_nothing(&test, &outer);
-    match &inner {
-        Err(err) => assert!(says_transaction(err), "{err}"),
-        Ok(n) => panic!("`COMMIT` ran in a read-only savepoint (returned Ok({n}))"),
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        let (outer, inner) = in_read_only_savepoint(&test, Outer::Fails, |tx| async move {
+            tx.execute("COMMIT", ()).await
+        })
+        .await;
+        assert_failed_and_left_nothing(&test, &outer).await;
+        match &inner {
+            Err(err) => assert!(says_transaction(err), "{kind:?}: {err}"),
+            Ok(n) => panic!("{kind:?}: `COMMIT` ran in a read-only savepoint (returned Ok({n}))"),
+        }
+        test.assert_healthy().await;
     }
-    test.assert_healthy().await;
 }
 
 /// Runs `sql` through `method` of `tx`, as a user would.
@@ -163,13 +181,13 @@ async fn run_through(tx: &Tx, method: &str, sql: &str) -> Result<(), Error> {
     }
 }
 
-const METHODS: [&str; 6] = [
+/// The `Tx` methods every backend has.
+const METHODS: [&str; 5] = [
     "execute",
     "execute_batch",
     "query",
     "query_row",
     "query_opt",
-    "call",
 ];
 
 /// Defect 10 (every method, every control statement): inside a savepoint, each `Tx` method
@@ -183,7 +201,19 @@ const METHODS: [&str; 6] = [
 /// outer transaction, which then fails, leaves nothing on disk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tx_method_refuses_transaction_control_statements() {
-    let test = TestDb::new(Kind::File).await;
+    for kind in KINDS {
+        refuses_transaction_control(kind, &METHODS).await;
+    }
+}
+
+/// SQLite-only: the same through `Tx::call` (a rusqlite closure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_call_refuses_transaction_control_statements() {
+    refuses_transaction_control(Kind::File, &["call"]).await;
+}
+
+async fn refuses_transaction_control(kind: Kind, methods: &[&str]) {
+    let test = TestDb::new(kind).await;
     let statements = [
         "BEGIN",
         "BEGIN IMMEDIATE",
@@ -197,7 +227,7 @@ async fn every_tx_method_refuses_transaction_control_statements() {
     let mut failures = Vec::new();
     let mut case = 0;
     for sql in statements {
-        for method in METHODS {
+        for method in methods.iter().copied() {
             case += 1;
             let refused = Mutex::new(None);
             let after = Mutex::new(None);
@@ -235,7 +265,7 @@ async fn every_tx_method_refuses_transaction_control_statements() {
                     "after {method}({sql:?}) the outer transaction returned {outer:?}"
                 ));
             }
-            let raw = test.raw_kv().unwrap();
+            let raw = committed(&test).await;
             if !raw.is_empty() {
                 failures.push(format!(
                     "after {method}({sql:?}) rows of a failed transaction are on disk: {raw:?}"
@@ -246,7 +276,7 @@ async fn every_tx_method_refuses_transaction_control_statements() {
     }
     assert!(
         failures.is_empty(),
-        "{} problems in {case} cases:\n{}",
+        "{kind:?}: {} problems in {case} cases:\n{}",
         failures.len(),
         failures.join("\n")
     );
@@ -258,8 +288,10 @@ async fn every_tx_method_refuses_transaction_control_statements() {
 /// transaction on the database fails with "attempt to write a readonly database".
 ///
 /// Expected: the pragma is refused with an error; later write transactions work.
+///
+/// SQLite-only: a PRAGMA.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn query_only_from_a_read_only_savepoint_does_not_break_later_writes() {
+async fn sqlite_query_only_from_a_read_only_savepoint_does_not_break_later_writes() {
     let test = TestDb::new(Kind::File).await;
     let (outer, inner) = in_read_only_savepoint(&test, Outer::Commits, |tx| async move {
         tx.execute_batch("PRAGMA query_only = 1").await
@@ -291,8 +323,10 @@ async fn query_only_from_a_read_only_savepoint_does_not_break_later_writes() {
 ///
 /// Expected: each is refused with an error (through `query` and `execute_batch`); later
 /// write and read-only transactions work; the file is still in WAL mode.
+///
+/// SQLite-only: PRAGMAs and WAL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_statements_cannot_change_the_connection_mode() {
+async fn sqlite_user_statements_cannot_change_the_connection_mode() {
     let pragmas = [
         "PRAGMA query_only = 1",
         "PRAGMA journal_mode = DELETE",
@@ -349,8 +383,10 @@ async fn user_statements_cannot_change_the_connection_mode() {
 ///
 /// Expected: `open` fails with a clear error that names the pragma; the file stays in WAL
 /// mode. `.pragma("journal_mode", "WAL")` is still accepted.
+///
+/// SQLite-only: the builder's PRAGMAs and WAL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn builder_pragmas_that_would_break_the_runtime_make_open_fail() {
+async fn sqlite_builder_pragmas_that_would_break_the_runtime_make_open_fail() {
     let mut failures = Vec::new();
     let cases = [
         ("journal_mode", "DELETE"),
@@ -402,8 +438,10 @@ async fn builder_pragmas_that_would_break_the_runtime_make_open_fail() {
 ///
 /// Expected: the write fails (`Error::ReadOnly` or SQLite's own refusal) and nothing of it is
 /// written, though the outer transaction commits.
+///
+/// SQLite-only: `Tx::call` (a rusqlite closure).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_only_savepoint_refuses_writes_through_call() {
+async fn sqlite_a_read_only_savepoint_refuses_writes_through_call() {
     let test = TestDb::new(Kind::File).await;
     let (outer, inner) = in_read_only_savepoint(&test, Outer::Commits, |tx| async move {
         tx.call(|c| c.execute("INSERT INTO kv VALUES ('through_call', 1)", []))
@@ -422,8 +460,10 @@ async fn a_read_only_savepoint_refuses_writes_through_call() {
 /// made only when a statement is prepared would miss it.)
 ///
 /// Expected: the second run fails and writes nothing.
+///
+/// SQLite-only: `Tx::call` (a rusqlite closure) and its statement cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_only_savepoint_refuses_a_cached_write_statement_through_call() {
+async fn sqlite_a_read_only_savepoint_refuses_a_cached_write_statement_through_call() {
     let test = TestDb::new(Kind::File).await;
     // `insert("first")` runs `INSERT_SQL` in the write frame: prepared and cached there.
     let read_only = Atomic::new().read_only(true);
@@ -447,8 +487,10 @@ async fn a_read_only_savepoint_refuses_a_cached_write_statement_through_call() {
 /// `call`.
 ///
 /// Expected: the write fails and nothing is written.
+///
+/// SQLite-only: `Tx::call` (a rusqlite closure) on SQLite's writer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_only_root_on_the_writer_refuses_writes_through_call() {
+async fn sqlite_a_read_only_root_on_the_writer_refuses_writes_through_call() {
     let memory = TestDb::new(Kind::Memory).await;
     let file = TestDb::new(Kind::File)
         .await
@@ -482,19 +524,22 @@ async fn a_read_only_root_on_the_writer_refuses_writes_through_call() {
 /// Expected: its writes are refused with `Error::ReadOnly`, and nothing of it is on disk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joined_read_only_block_refuses_writes() {
-    let test = TestDb::new(Kind::File).await;
-    let joined_read_only = Atomic::new().propagation(Propagation::Join).read_only(true);
-    let (outer, joined) = around_a_block(&test, "outer", joined_read_only, Outer::Commits, |_| {
-        insert("joined")
-    })
-    .await;
-    assert!(
-        matches!(joined, Err(Error::ReadOnly)),
-        "the joined read-only block's write returned {joined:?} (outer: {outer:?})"
-    );
-    let raw = test.raw_kv().unwrap();
-    assert!(!raw.contains_key("joined"), "{raw:?}");
-    test.assert_healthy().await;
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        let joined_read_only = Atomic::new().propagation(Propagation::Join).read_only(true);
+        let (outer, joined) =
+            around_a_block(&test, "outer", joined_read_only, Outer::Commits, |_| {
+                insert("joined")
+            })
+            .await;
+        assert!(
+            matches!(joined, Err(Error::ReadOnly)),
+            "{kind:?}: the joined read-only block's write returned {joined:?} (outer: {outer:?})"
+        );
+        let raw = committed(&test).await;
+        assert!(!raw.contains_key("joined"), "{kind:?}: {raw:?}");
+        test.assert_healthy().await;
+    }
 }
 
 /// `call` hands out the connection itself. A closure that takes the library's own
@@ -502,8 +547,10 @@ async fn a_joined_read_only_block_refuses_writes() {
 /// statement) used to undo its frame's earlier work silently: the frame then released and
 /// committed as if nothing had happened. Expected: `call` fails with `Error::Forbidden`, the
 /// transaction is aborted, and nothing of it is committed.
+///
+/// SQLite-only: `Tx::call` (a rusqlite closure) and its statement cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn call_cannot_undo_a_savepoint_behind_the_librarys_back() {
+async fn sqlite_call_cannot_undo_a_savepoint_behind_the_librarys_back() {
     let test = TestDb::new(Kind::File).await;
     let outer: Result<(), Error> = Atomic::new()
         .db(test.db.clone())
@@ -530,4 +577,52 @@ async fn call_cannot_undo_a_savepoint_behind_the_librarys_back() {
     assert!(outer.is_err(), "the transaction committed: {outer:?}");
     assert_eq!(test.kv().await, table([]));
     test.assert_healthy().await;
+}
+
+/// PostgreSQL-only, the counterpart of defect 11 (`query_only`): a user statement that sets a
+/// session default — `SET default_transaction_read_only = on`, or the same through
+/// `set_config(..)`, which no statement check sees — in a transaction that commits stays set
+/// on the pooled session, and every later write transaction that gets that connection fails
+/// with `Error::ReadOnly` (the library's `BEGIN` does not say `READ WRITE`).
+///
+/// Expected: either the statement is refused, or the session's settings do not outlive the
+/// transaction; later write transactions work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PG: a session default set by a user statement leaks to later transactions on the pooled connection"]
+async fn postgres_session_defaults_set_by_user_statements_do_not_break_later_writes() {
+    let statements = [
+        "SET default_transaction_read_only = on",
+        "SELECT set_config('default_transaction_read_only', 'on', false)",
+    ];
+    for kind in KINDS.into_iter().filter(|k| !k.is_sqlite()) {
+        for sql in statements {
+            let mut failures = Vec::new();
+            let test = TestDb::new(kind).await;
+            let ran = bounded(
+                sql,
+                Atomic::new()
+                    .db(test.db.clone())
+                    .run(async { transactional::current()?.execute_batch(sql).await }),
+            )
+            .await;
+            // More transactions than the pool has connections: every one of them is reused.
+            for i in 0..16 {
+                let later = bounded(
+                    "a later write",
+                    Atomic::new()
+                        .db(test.db.clone())
+                        .run(insert(format!("later_{i}"))),
+                )
+                .await;
+                if let Err(err) = later {
+                    failures.push(format!(
+                        "after {sql:?} (which returned {ran:?}): write {i} failed: {err}"
+                    ));
+                    break;
+                }
+            }
+            assert_no_problems(&failures);
+            test.assert_healthy().await;
+        }
+    }
 }

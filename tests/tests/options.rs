@@ -1,13 +1,17 @@
-//! Every option of `#[transactional(..)]`, exercised at run time against SQLite.
+//! Every option of `#[transactional(..)]`, exercised at run time.
+//!
+//! Conformance: `read_only`, `isolation`, `timeout` and `name` run on every kind of `KINDS`.
+//! SQLite-only: `begin` (SQLite's BEGIN DEFERRED/IMMEDIATE/EXCLUSIVE, read from SQLite's trace
+//! hook) and `retries` against SQLite's write lock held by another connection.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use transactional::rusqlite::trace::{TraceEvent, TraceEventCodes};
 use transactional::{transactional, Atomic, Database, Error};
-use transactional_tests::{insert, table, Kind, TestDb};
+use transactional_tests::{insert, table, Kind, TestDb, KINDS};
 
-/// A file database whose writer records the statements it runs.
+/// A file database whose writer records the statements it runs (SQLite's trace hook).
 async fn traced() -> (TestDb, Arc<Mutex<Vec<String>>>) {
     let test = TestDb::new(Kind::File).await;
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -41,8 +45,9 @@ async fn begins_by_default(db: &Database) -> Result<(), Error> {
     insert("default").await
 }
 
+/// SQLite-only: `begin` picks SQLite's BEGIN variant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn begin_chooses_the_begin_statement() {
+async fn sqlite_begin_chooses_the_begin_statement() {
     let (test, log) = traced().await;
     let begins = || -> Vec<String> {
         let mut log = log.lock().unwrap();
@@ -78,7 +83,7 @@ async fn nested_read_only() -> Result<(), Error> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_refuses_writes_outermost_and_nested() {
-    for kind in transactional_tests::KINDS {
+    for kind in KINDS {
         let test = TestDb::new(kind).await;
         test.exec("INSERT INTO kv VALUES ('x', 1)").await.unwrap();
         assert_eq!(reads_only(&test.db, false).await.unwrap(), 1);
@@ -113,14 +118,20 @@ async fn read_committed(db: &Database) -> Result<(), Error> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn isolation_levels_are_honoured_by_sqlite_serializable_transactions() {
-    let test = TestDb::new(Kind::Memory).await;
-    serializable(&test.db).await.unwrap();
-    read_committed(&test.db).await.unwrap();
-    assert_eq!(
-        test.kv().await,
-        table([("read_committed", 1), ("serializable", 1)])
-    );
+async fn isolation_levels_are_accepted_and_commit() {
+    // SQLite's transactions are serializable, which honours every level; PostgreSQL begins
+    // each at the level asked for.
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        serializable(&test.db).await.unwrap();
+        read_committed(&test.db).await.unwrap();
+        assert_eq!(
+            test.kv().await,
+            table([("read_committed", 1), ("serializable", 1)]),
+            "{kind:?}"
+        );
+        test.assert_healthy().await;
+    }
 }
 
 #[transactional(timeout = "30ms")]
@@ -140,9 +151,12 @@ async fn outer_with_slow_child(db: &Database) -> Result<(), Error> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_rolls_the_frame_back() {
-    let test = TestDb::new(Kind::File).await;
-    outer_with_slow_child(&test.db).await.unwrap();
-    assert_eq!(test.kv().await, table([("outer", 1)]));
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        outer_with_slow_child(&test.db).await.unwrap();
+        assert_eq!(test.kv().await, table([("outer", 1)]), "{kind:?}");
+        test.assert_healthy().await;
+    }
 }
 
 #[transactional(name = "named_frame")]
@@ -152,14 +166,16 @@ async fn leaks_its_handle() -> Result<transactional::Tx, Error> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn name_appears_in_errors() {
-    let test = TestDb::new(Kind::Memory).await;
-    let tx = Atomic::new()
-        .db(test.db.clone())
-        .run(leaks_its_handle())
-        .await
-        .unwrap();
-    let err = tx.execute("SELECT 1", ()).await.unwrap_err();
-    assert!(err.to_string().contains("`named_frame`"), "{err}");
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        let tx = Atomic::new()
+            .db(test.db.clone())
+            .run(leaks_its_handle())
+            .await
+            .unwrap();
+        let err = tx.execute("SELECT 1", ()).await.unwrap_err();
+        assert!(err.to_string().contains("`named_frame`"), "{kind:?}: {err}");
+    }
 }
 
 #[transactional(db = db, retries = 10)]
@@ -190,8 +206,9 @@ fn hold_write_lock(path: &std::path::Path, hold: Duration) -> std::thread::JoinH
     })
 }
 
+/// SQLite-only: the transient failure is SQLite's write lock held by another connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_rerun_the_transaction_once_the_lock_is_gone() {
+async fn sqlite_retries_rerun_the_transaction_once_the_lock_is_gone() {
     let test = TestDb::new(Kind::File).await;
     let path = test.path.clone().unwrap();
     let db = Database::builder()

@@ -4,6 +4,8 @@
 //! A's savepoint is open and commits. Task C writes in the parent frame (no savepoint) while
 //! A's savepoint is open. Without ordering, B's and C's rows land inside A's savepoint and
 //! vanish with it. The final rows must be B's and C's, never A's, over many interleavings.
+//!
+//! Conformance: both tests run on every kind of `KINDS`.
 
 use std::time::Duration;
 
@@ -127,5 +129,7 @@ async fn failing_sibling_rolls_back_only_its_own_rows() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn failing_sibling_rolls_back_only_its_own_rows_single_thread() {
-    rounds(Kind::Memory, 300).await;
+    for kind in KINDS {
+        rounds(kind, 300).await;
+    }
 }

@@ -1,5 +1,7 @@
 //! `tokio::spawn` inside a `#[transactional]` body joins the transaction: the children's
 //! work commits with the outer transaction and disappears when it rolls back.
+//!
+//! Conformance: both tests run on every kind of `KINDS`.
 
 use transactional::{transactional, Database, Error};
 use transactional_tests::{table, TestDb, KINDS};
@@ -57,22 +59,25 @@ async fn spawned_children_commit_and_roll_back_with_the_outer_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explicit_transactional_spawn_carries_the_frame() {
-    let test = TestDb::new(transactional_tests::Kind::Memory).await;
-    transactional::Atomic::new()
-        .db(test.db.clone())
-        .run(async {
-            let outer = transactional::current()?.id();
-            let seen = transactional::spawn(async { transactional::current().map(|tx| tx.id()) })
-                .await
-                .expect("join")?;
-            assert_eq!(seen, outer);
-            // A plain tokio::spawn (outside the attribute's rewriting) carries nothing.
-            let plain = tokio::spawn(async { transactional::current().is_err() })
-                .await
-                .expect("join");
-            assert!(plain);
-            Ok::<_, Error>(())
-        })
-        .await
-        .unwrap();
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        transactional::Atomic::new()
+            .db(test.db.clone())
+            .run(async {
+                let outer = transactional::current()?.id();
+                let seen =
+                    transactional::spawn(async { transactional::current().map(|tx| tx.id()) })
+                        .await
+                        .expect("join")?;
+                assert_eq!(seen, outer);
+                // A plain tokio::spawn (outside the attribute's rewriting) carries nothing.
+                let plain = tokio::spawn(async { transactional::current().is_err() })
+                    .await
+                    .expect("join");
+                assert!(plain);
+                Ok::<_, Error>(())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+    }
 }

@@ -1,10 +1,12 @@
 //! `TaskGroup`: results in spawn order, `join_next`, the first error cancelling the rest,
 //! and a dropped group aborting its children (whose savepoints roll back).
+//!
+//! Conformance: every test runs on every kind of `KINDS`.
 
 use std::time::Duration;
 
 use transactional::{transactional, Atomic, Error, TaskGroup};
-use transactional_tests::{insert, table, Kind, TestDb};
+use transactional_tests::{insert, table, TestDb, KINDS};
 
 #[transactional]
 async fn put_after(key: &'static str, delay_ms: u64) -> Result<&'static str, Error> {
@@ -26,41 +28,45 @@ async fn fail_after(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_all_returns_values_in_spawn_order_and_join_next_as_they_finish() {
-    let test = TestDb::new(Kind::Memory).await;
-    Atomic::new()
-        .db(test.db.clone())
-        .run(async {
-            let mut group = TaskGroup::new();
-            // Savepoints are taken in turn, so the finishing order is the turn order; the
-            // result order must still be the spawn order.
-            group.spawn(put_after("slow", 30));
-            group.spawn(put_after("fast", 0));
-            assert_eq!(group.len(), 2);
-            assert_eq!(group.join_all().await?, ["slow", "fast"]);
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        Atomic::new()
+            .db(test.db.clone())
+            .run(async {
+                let mut group = TaskGroup::new();
+                // Savepoints are taken in turn, so the finishing order is the turn order; the
+                // result order must still be the spawn order.
+                group.spawn(put_after("slow", 30));
+                group.spawn(put_after("fast", 0));
+                assert_eq!(group.len(), 2);
+                assert_eq!(group.join_all().await?, ["slow", "fast"]);
 
-            let mut group = TaskGroup::new();
-            group.spawn(put_after("one", 0));
-            group.spawn(put_after("two", 0));
-            let mut seen = Vec::new();
-            while let Some(result) = group.join_next().await {
-                seen.push(result?);
-            }
-            seen.sort();
-            assert_eq!(seen, ["one", "two"]);
-            assert!(group.is_empty());
-            Ok::<_, Error>(())
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        test.kv().await,
-        table([("fast", 1), ("one", 1), ("slow", 1), ("two", 1)])
-    );
+                let mut group = TaskGroup::new();
+                group.spawn(put_after("one", 0));
+                group.spawn(put_after("two", 0));
+                let mut seen = Vec::new();
+                while let Some(result) = group.join_next().await {
+                    seen.push(result?);
+                }
+                seen.sort();
+                assert_eq!(seen, ["one", "two"]);
+                assert!(group.is_empty());
+                Ok::<_, Error>(())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        assert_eq!(
+            test.kv().await,
+            table([("fast", 1), ("one", 1), ("slow", 1), ("two", 1)]),
+            "{kind:?}"
+        );
+        test.assert_healthy().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_error_cancels_the_rest_and_waits_for_their_rollback() {
-    for kind in transactional_tests::KINDS {
+    for kind in KINDS {
         let test = TestDb::new(kind).await;
         Atomic::new()
             .db(test.db.clone())
@@ -91,7 +97,7 @@ async fn the_first_error_cancels_the_rest_and_waits_for_their_rollback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_group_aborts_its_children_and_rolls_them_back() {
-    for kind in transactional_tests::KINDS {
+    for kind in KINDS {
         let test = TestDb::new(kind).await;
         Atomic::new()
             .db(test.db.clone())
