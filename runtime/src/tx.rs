@@ -78,6 +78,7 @@ impl Tx {
         match &self.frame.txn.session {
             Session::Sqlite(_) => {
                 self.on_sqlite(|conn| {
+                    crate::backend::sent(conn.id(), sql, false);
                     self.refusing_writes(conn, || {
                         conn.execute_batch(sql)
                             .map_err(|e| Error::sqlite(e, Some(sql)))

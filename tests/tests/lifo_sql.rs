@@ -1,12 +1,14 @@
-//! The SQL actually sent is strictly LIFO. A trace hook records every statement on the writer
-//! connection while a 3-level tree with concurrency at each level runs (some frames fail and
-//! roll back); replaying the trace against a stack checks that every SAVEPOINT/RELEASE/
-//! ROLLBACK TO acts on the top of the stack and every write runs in the frame at the top.
+//! The SQL actually sent is strictly LIFO, on every backend. The library's `transactional::sql`
+//! trace (one `tracing` event per statement, in the order the database receives them)
+//! records every statement while a 3-level tree with concurrency at each level runs (some
+//! frames fail and roll back); replaying it against a stack checks that every SAVEPOINT/
+//! RELEASE/ROLLBACK TO acts on the top of the stack and every write runs in the frame at the
+//! top.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use transactional::rusqlite::trace::{TraceEvent, TraceEventCodes};
 use transactional::{transactional, Atomic, Database, Error, TaskGroup};
+use transactional_tests::{TestDb, KINDS};
 
 /// Each node writes `(node, depth)`; depth is in the SQL text so the trace shows it.
 async fn write(node: &str, depth: usize) -> Result<(), Error> {
@@ -144,48 +146,104 @@ fn check_lifo(trace: &[String]) -> usize {
     savepoints
 }
 
+/// The statements of the `transactional::sql` trace, per session, while recording.
+#[derive(Default)]
+struct Recorder {
+    on: std::sync::atomic::AtomicBool,
+    sessions: Mutex<std::collections::BTreeMap<u64, Vec<String>>>,
+}
+
+/// A subscriber that keeps only the `transactional::sql` events (installed process-wide,
+/// so that every worker thread reports to it).
+struct SqlTrace(&'static Recorder);
+
+impl tracing::Subscriber for SqlTrace {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "transactional::sql"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if !self.0.on.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        #[derive(Default)]
+        struct Fields {
+            session: u64,
+            sql: String,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+                if field.name() == "session" {
+                    self.session = value;
+                }
+            }
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "sql" {
+                    self.sql = value.to_owned();
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "sql" {
+                    self.sql = format!("{value:?}");
+                }
+            }
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let mut sessions = self.0.sessions.lock().unwrap();
+        sessions.entry(fields.session).or_default().push(fields.sql);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn recorder() -> &'static Recorder {
+    static RECORDER: OnceLock<&'static Recorder> = OnceLock::new();
+    RECORDER.get_or_init(|| {
+        let recorder: &'static Recorder = Box::leak(Box::default());
+        tracing::subscriber::set_global_default(SqlTrace(recorder))
+            .expect("the only subscriber of this test binary");
+        recorder
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn savepoint_sql_is_strictly_lifo() {
-    let trace = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = trace.clone();
-    let recording = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let on = recording.clone();
-    let db = Database::builder()
-        .on_open(move |conn| {
-            let sink = sink.clone();
-            let on = on.clone();
-            conn.trace_v2(
-                TraceEventCodes::SQLITE_TRACE_STMT,
-                Some(move |event: TraceEvent<'_>| {
-                    if let TraceEvent::Stmt(stmt, _) = event {
-                        if on.load(std::sync::atomic::Ordering::Relaxed) {
-                            sink.lock().unwrap().push(stmt.sql().into_owned());
-                        }
-                    }
-                }),
-            )
-        })
-        .open_in_memory()
-        .await
-        .unwrap();
-    Atomic::new()
-        .db(db.clone())
-        .run(async {
-            transactional::current()?
-                .execute_batch("CREATE TABLE log(node TEXT, depth INTEGER)")
-                .await
-        })
-        .await
-        .unwrap();
-
-    for round in 0..20 {
-        trace.lock().unwrap().clear();
-        recording.store(true, std::sync::atomic::Ordering::Relaxed);
-        tree(&db).await.unwrap();
-        recording.store(false, std::sync::atomic::Ordering::Relaxed);
-        let trace = trace.lock().unwrap().clone();
-        let savepoints = check_lifo(&trace);
-        // 3 tops + 9 middles + 27 leaves.
-        assert_eq!(savepoints, 39, "round {round}");
+    let recorder = recorder();
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        let db = test.db.clone();
+        Atomic::new()
+            .db(db.clone())
+            .run(async {
+                transactional::current()?
+                    .execute_batch("CREATE TABLE log(node TEXT, depth INTEGER)")
+                    .await
+            })
+            .await
+            .unwrap();
+        for round in 0..20 {
+            recorder.sessions.lock().unwrap().clear();
+            recorder.on.store(true, std::sync::atomic::Ordering::SeqCst);
+            tree(&db).await.unwrap();
+            recorder
+                .on
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            let sessions = recorder.sessions.lock().unwrap().clone();
+            // One tree, one transaction: all of its statements went through one session.
+            let trees: Vec<&Vec<String>> = sessions
+                .values()
+                .filter(|trace| trace.iter().any(|sql| sql.starts_with("BEGIN")))
+                .collect();
+            assert_eq!(trees.len(), 1, "{kind:?} round {round}: {sessions:#?}");
+            let savepoints = check_lifo(trees[0]);
+            // 3 tops + 9 middles + 27 leaves.
+            assert_eq!(savepoints, 39, "{kind:?} round {round}");
+        }
+        test.assert_healthy().await;
     }
 }

@@ -128,3 +128,34 @@ pub(crate) enum EndAction {
     /// connection outside any transaction for a root.
     Abandon,
 }
+
+/// Records a statement as a session sends it: the `tracing` event of target
+/// `transactional::sql` (level TRACE) with the session's id and the SQL, emitted in the order
+/// the database receives them (under the connection's lock on SQLite; while the frame's turn
+/// is held on PostgreSQL). The savepoint SQL of every backend can be checked from it
+/// (`tests/tests/lifo_sql.rs`), and users can log it. A library batch of several statements
+/// is recorded statement by statement. Costs one static check when nothing listens.
+#[inline]
+pub(crate) fn sent(session: u64, sql: &str, library: bool) {
+    if tracing::enabled!(target: "transactional::sql", tracing::Level::TRACE) {
+        sent_slow(session, sql, library);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn sent_slow(session: u64, sql: &str, library: bool) {
+    if library {
+        for statement in sql.split("; ") {
+            tracing::trace!(target: "transactional::sql", session, sql = statement);
+        }
+    } else {
+        tracing::trace!(target: "transactional::sql", session, sql);
+    }
+}
+
+/// A process-unique id for a session (a connection as one transaction, or SQLite's writer).
+pub(crate) fn next_session_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}

@@ -20,6 +20,8 @@ use crate::frame::Frame;
 
 /// The pooled connection of one open transaction, shared by its frames.
 pub(crate) struct PgSession {
+    /// For the `transactional::sql` trace (`backend::sent`).
+    pub(crate) id: u64,
     /// Taken when the transaction's root gives the connection back.
     client: Mutex<Option<Arc<Object>>>,
     /// The transaction ended with an answered COMMIT or ROLLBACK: the connection is idle and
@@ -30,6 +32,7 @@ pub(crate) struct PgSession {
 impl PgSession {
     pub(crate) fn new(object: Object) -> Self {
         PgSession {
+            id: crate::backend::next_session_id(),
             client: Mutex::new(Some(Arc::new(object))),
             ended: AtomicBool::new(false),
         }
@@ -50,6 +53,7 @@ impl PgSession {
     /// as one, in one round trip).
     pub(crate) async fn exec(&self, sql: &str) -> Result<()> {
         let client = self.client()?;
+        crate::backend::sent(self.id, sql, true);
         client
             .batch_execute(sql)
             .await
@@ -74,7 +78,7 @@ impl PgSession {
             EndAction::Keep => {
                 let sql = match frame.depth {
                     0 => "COMMIT".to_owned(),
-                    depth => format!("RELEASE SAVEPOINT sp_{depth}"),
+                    depth => format!("RELEASE sp_{depth}"),
                 };
                 match self.exec(&sql).await {
                     Ok(()) => {
@@ -104,7 +108,7 @@ impl PgSession {
     async fn rollback(&self, frame: &Frame) {
         let sql = match frame.depth {
             0 => "ROLLBACK".to_owned(),
-            depth => format!("ROLLBACK TO SAVEPOINT sp_{depth}; RELEASE SAVEPOINT sp_{depth}"),
+            depth => format!("ROLLBACK TO sp_{depth}; RELEASE sp_{depth}"),
         };
         match self.exec(&sql).await {
             Ok(()) if frame.depth == 0 => self.ended.store(true, Ordering::Release),

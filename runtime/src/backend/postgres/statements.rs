@@ -41,6 +41,7 @@ impl PgSession {
         let statement = prepare(&client, sql, &text).await?;
         let params = bound(sql, &statement, &values)?;
         self.restricted(restrict, async {
+            crate::backend::sent(self.id, sql, false);
             client
                 .execute(&statement, &params_of(&params))
                 .await
@@ -63,6 +64,7 @@ impl PgSession {
         let params = bound(sql, &statement, &values)?;
         let rows = self
             .restricted(restrict, async {
+                crate::backend::sent(self.id, sql, false);
                 client
                     .query(&statement, &params_of(&params))
                     .await
@@ -89,6 +91,7 @@ impl PgSession {
         let client = self.client()?;
         checked(sql)?;
         self.restricted(restrict, async {
+            crate::backend::sent(self.id, sql, false);
             client
                 .batch_execute(sql)
                 .await

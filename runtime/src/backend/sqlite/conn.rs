@@ -33,6 +33,8 @@ use crate::error::{Error, Result};
 
 /// A connection owned by a [`Database`](crate::Database): the writer or one of the readers.
 pub(crate) struct Conn {
+    /// For the `transactional::sql` trace (`backend::sent`).
+    pub(crate) id: u64,
     inner: Mutex<Connection>,
     gate: Arc<Gate>,
     /// Handed back while in use: the next unlock must repair it.
@@ -119,6 +121,7 @@ impl Conn {
             commits.mode.load(Ordering::Relaxed) != Gate::LIBRARY
         }))?;
         Ok(Conn {
+            id: crate::backend::next_session_id(),
             inner: Mutex::new(conn),
             gate,
             dirty: AtomicBool::new(false),
@@ -195,6 +198,11 @@ impl Conn {
 }
 
 impl ConnGuard<'_> {
+    /// The id of the connection in the `transactional::sql` trace.
+    pub(crate) fn id(&self) -> u64 {
+        self.conn.id
+    }
+
     /// Leaves the connection outside any transaction, for its next user: rolls back what an
     /// abandoned transaction left open. Called where a connection is handed back and where
     /// one is taken for a new transaction.
@@ -211,6 +219,7 @@ impl ConnGuard<'_> {
     /// Runs one of the library's fixed, parameterless statements through the statement
     /// cache, with transaction control allowed.
     pub(crate) fn exec(&self, sql: &str) -> Result<()> {
+        crate::backend::sent(self.conn.id, sql, true);
         self.as_library(|conn| {
             conn.prepare_cached(sql)
                 .and_then(|mut stmt| stmt.execute([]))

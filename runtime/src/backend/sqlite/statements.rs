@@ -20,6 +20,7 @@ impl ConnGuard<'_> {
     ) -> Result<u64> {
         let mut stmt = prepare(self, sql, read_only)?;
         bind(&mut stmt, params, sql)?;
+        crate::backend::sent(self.id(), sql, false);
         stmt.raw_execute()
             .map(|changed| changed as u64)
             .map_err(|e| Error::sqlite(e, Some(sql)))
@@ -35,6 +36,7 @@ impl ConnGuard<'_> {
     ) -> Result<Vec<Row>> {
         let mut stmt = prepare(self, sql, read_only)?;
         bind(&mut stmt, params, sql)?;
+        crate::backend::sent(self.id(), sql, false);
         collect_rows(&mut stmt, limit).map_err(|e| Error::sqlite(e, Some(sql)))
     }
 }
