@@ -5,7 +5,7 @@
 //! RELEASE/ROLLBACK TO acts on the top of the stack and every write runs in the frame at the
 //! top.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use transactional::{transactional, Atomic, Database, Error, TaskGroup};
 use transactional_tests::{TestDb, KINDS};
