@@ -177,6 +177,59 @@ impl Tx {
         .await
     }
 
+    /// Runs `f` with the transaction's own tokio-postgres client, in this frame's turn: the
+    /// escape hatch for what `execute`/`query` do not cover (types of its own, `COPY`,
+    /// `query_raw`, prepared statements of your own). On a SQLite database it fails with
+    /// [`Error::Unsupported`]; use [`call`](Tx::call) there.
+    ///
+    /// `f` runs inside a guard savepoint of the library, and the rules stay the library's:
+    /// a statement of `f` that the server rejected fails this frame even if `f` swallowed
+    /// the error (the frame rolls back at its end, and the guard's RELEASE sees the
+    /// transaction failed); should `f` end the transaction or one of the library's
+    /// savepoints, `postgres` fails with [`Error::Forbidden`] and the transaction is
+    /// aborted. In a read-only frame the server refuses writes. Like every statement, `f`
+    /// runs in a task of its own, to its end, even if this future is dropped.
+    ///
+    /// ```no_run
+    /// # async fn demo(tx: transactional::Tx) -> transactional::Result<()> {
+    /// let n: i64 = tx
+    ///     .postgres(|client| {
+    ///         Box::pin(async move {
+    ///             let row = client.query_one("SELECT count(*) FROM kv", &[]).await?;
+    ///             Ok(row.get(0))
+    ///         })
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub async fn postgres<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c tokio_postgres::Client,
+            )
+                -> futures_util::future::BoxFuture<'c, Result<R, tokio_postgres::Error>>
+            + Send
+            + 'static,
+    {
+        if !matches!(self.frame.txn.session, Session::Postgres(_)) {
+            return Err(Error::Unsupported(format!(
+                "`Tx::postgres` runs a closure on a PostgreSQL client, and {} is a SQLite \
+                 database: use `Tx::call`",
+                self.frame.txn.db.label()
+            )));
+        }
+        let restrict = self.restrict();
+        let result = self
+            .on_postgres(move |pg| async move { pg.call(f, restrict).await })
+            .await;
+        if matches!(result, Err(Error::Forbidden { .. })) {
+            self.frame.abort();
+        }
+        result
+    }
+
     /// The database this transaction runs on.
     pub fn database(&self) -> &Database {
         &self.frame.txn.db

@@ -261,3 +261,58 @@ async fn a_transaction_dropped_mid_statement_leaves_nothing_behind() {
     test.assert_healthy().await;
     assert_eq!(test.raw_kv().unwrap(), table([]));
 }
+
+/// `Tx::postgres`: the transaction's own client, inside the library's rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raw_client_sees_the_transaction_and_keeps_its_rules() {
+    let Some(test) = pg().await else { return };
+    // It runs in the transaction: it sees the frame's uncommitted row.
+    let seen: i64 = Atomic::new()
+        .db(test.db.clone())
+        .run(async {
+            insert("a").await?;
+            current()?
+                .postgres(|client| {
+                    Box::pin(async move {
+                        let row = client.query_one("SELECT count(*) FROM kv", &[]).await?;
+                        Ok(row.get::<_, i64>(0))
+                    })
+                })
+                .await
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, 1);
+    // A failure the closure swallows still fails the frame: never a silent rollback at
+    // COMMIT reported as Ok.
+    let swallowed = Atomic::new()
+        .db(test.db.clone())
+        .run(async {
+            insert("b").await?;
+            current()?
+                .postgres(|client| {
+                    Box::pin(async move {
+                        let _ = client.batch_execute("INSERT INTO kv VALUES ('a', 1)").await;
+                        Ok(())
+                    })
+                })
+                .await
+        })
+        .await;
+    assert!(swallowed.is_err(), "{swallowed:?}");
+    // Ending the transaction from the closure is refused and aborts the transaction.
+    let ended = Atomic::new()
+        .db(test.db.clone())
+        .run(async {
+            let tx = current()?;
+            let result = tx
+                .postgres(|client| Box::pin(async move { client.batch_execute("ROLLBACK").await }))
+                .await;
+            assert!(matches!(result, Err(Error::Forbidden { .. })), "{result:?}");
+            insert("c").await
+        })
+        .await;
+    assert!(ended.is_err(), "{ended:?}");
+    assert_eq!(test.raw_kv().unwrap(), table([("a", 1)]));
+    test.assert_healthy().await;
+}

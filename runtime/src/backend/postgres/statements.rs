@@ -100,6 +100,45 @@ impl PgSession {
         .await
     }
 
+    /// Runs a user closure on the client inside a guard savepoint, and checks afterwards
+    /// that the closure left the transaction as it found it (see `Tx::postgres`).
+    pub(crate) async fn call<R, F>(&self, f: F, restrict: bool) -> Result<R>
+    where
+        F: for<'c> FnOnce(
+            &'c tokio_postgres::Client,
+        )
+            -> futures_util::future::BoxFuture<'c, Result<R, tokio_postgres::Error>>,
+    {
+        const OPEN: &str = "SAVEPOINT _transactional_call";
+        const OPEN_READ_ONLY: &str =
+            "SAVEPOINT _transactional_call; SET LOCAL transaction_read_only = on";
+        const RELEASE: &str = "RELEASE _transactional_call";
+        let client = self.client()?;
+        self.exec(if restrict { OPEN_READ_ONLY } else { OPEN })
+            .await?;
+        let result = f(&client).await.map_err(|e| error(e, None));
+        let value = result?;
+        match self.exec(RELEASE).await {
+            Ok(()) => Ok(value),
+            // The transaction is failed: a statement of the closure was rejected and its
+            // error swallowed. The frame fails with this error.
+            Err(Error::Postgres(e)) if e.code() == Some("25P02") => Err(Error::Postgres(e)),
+            Err(Error::Postgres(e))
+                if matches!(e.code(), Some("3B001") | Some("25P01") | Some("25000")) =>
+            {
+                Err(Error::Forbidden {
+                    sql: None,
+                    reason: format!(
+                        "the closure given to `Tx::postgres` ended the transaction or one of \
+                         the library's savepoints ({}): the transaction has been aborted",
+                        e.message()
+                    ),
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     /// Runs `work` read-only when `restrict` (a task that joined a frame that may write as
     /// read-only): inside a savepoint of its own made read-only by the server.
     async fn restricted<R>(
