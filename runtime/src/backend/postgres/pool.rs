@@ -18,9 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{
-    Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, TimeoutType,
-};
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
 use super::errors::{PgError, PgErrorKind};
@@ -198,15 +196,15 @@ impl PgPool {
                 })
             }));
         }
+        // No deadpool timeouts: they run on tokio's timer, which a runtime built without
+        // `enable_time` lacks (deadpool would panic there). Every wait is bounded by the
+        // library's own timer instead (`crate::wait`): `get` as a whole, the state check in
+        // the hook below, `reclaim`'s ROLLBACK.
         let pool = builder
             .max_size(settings.max_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(settings.wait))
-            .create_timeout(Some(settings.connect_timeout))
-            .recycle_timeout(Some(check_timeout))
             .post_recycle(Hook::async_fn(move |client, _| {
                 Box::pin(async move {
-                    match tokio::time::timeout(check_timeout, connection_state(client)).await {
+                    match crate::wait::within(check_timeout, connection_state(client)).await {
                         Ok(Ok(ConnState::Idle)) => Ok(()),
                         Ok(Ok(state)) => {
                             tracing::warn!(%state, "PostgreSQL connection refused by the pool");
@@ -234,22 +232,29 @@ impl PgPool {
 
     /// An idle, live connection: a pooled one that passed its check, or a new one.
     ///
-    /// Waits at most the pool's `wait` for a free slot, then the checks of stale connections
-    /// (each bounded by `check_timeout`) and a connect (bounded by `connect_timeout`).
+    /// When every connection is in use, waits at most the pool's `wait` for one to come
+    /// back; otherwise at most `connect_timeout` for a check and, if needed, a connect.
     pub(crate) async fn get(&self) -> Result<Object, PoolError> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Timeout(TimeoutType::Wait) => PoolError::Exhausted {
-                size: self.pool.status().max_size,
-                wait: self.wait,
-            },
-            deadpool_postgres::PoolError::Timeout(TimeoutType::Create) => {
-                PoolError::ConnectTimeout(self.connect_timeout)
-            }
-            deadpool_postgres::PoolError::Timeout(TimeoutType::Recycle) => PoolError::Build(
-                "a connection check timed out (deadpool reports recycle timeouts only \
-                 without a runtime)"
-                    .into(),
-            ),
+        let status = self.pool.status();
+        let full = status.available == 0 && status.size >= status.max_size;
+        let limit = if full {
+            self.wait
+        } else {
+            self.connect_timeout
+        };
+        let got = crate::wait::within(limit, self.pool.get())
+            .await
+            .map_err(|_| {
+                if full {
+                    PoolError::Exhausted {
+                        size: status.max_size,
+                        wait: self.wait,
+                    }
+                } else {
+                    PoolError::ConnectTimeout(self.connect_timeout)
+                }
+            })?;
+        got.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(e) => {
                 PoolError::Connect(Box::new(PgError::new(e, None)))
             }
@@ -283,7 +288,7 @@ pub(crate) enum Reclaimed {
 /// statement may still run, and the connection detached and closed.
 pub(crate) async fn reclaim(conn: Object, timeout: Duration) -> Reclaimed {
     if !conn.is_closed() {
-        match tokio::time::timeout(timeout, conn.batch_execute("ROLLBACK")).await {
+        match crate::wait::within(timeout, conn.batch_execute("ROLLBACK")).await {
             Ok(Ok(())) => return Reclaimed::Returned,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "ROLLBACK of an abandoned transaction failed")
@@ -296,7 +301,7 @@ pub(crate) async fn reclaim(conn: Object, timeout: Duration) -> Reclaimed {
                 // A statement of the dropped future may still run: closing our side alone
                 // would not stop it until it next talks to the client.
                 let token = conn.cancel_token();
-                let _ = tokio::time::timeout(timeout, token.cancel_query(NoTls)).await;
+                let _ = crate::wait::within(timeout, token.cancel_query(NoTls)).await;
             }
         }
     }

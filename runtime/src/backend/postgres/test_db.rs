@@ -33,9 +33,13 @@ impl TestDb {
         let mut config: Config = url
             .parse()
             .unwrap_or_else(|e| panic!("DATABASE_URL={url} is not a PostgreSQL URL: {e}"));
-        config.connect_timeout(CONNECT_TIMEOUT);
+        // Only the fixture's own connection has tokio-postgres's connect timeout, which runs
+        // on tokio's timer: the library bounds its connects itself, and is tested on
+        // runtimes without the time driver.
+        let mut admin_config = config.clone();
+        admin_config.connect_timeout(CONNECT_TIMEOUT);
         let schema = schema_name(test);
-        let admin = connect_or_panic(&config, &url).await;
+        let admin = connect_or_panic(&admin_config, &url).await;
         admin
             .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
             .await
