@@ -1,6 +1,9 @@
 //! `synchronous = FULL`: every COMMIT fsyncs, so the library sends it from a blocking thread
 //! and the executor keeps running; with the default (`NORMAL` in WAL) COMMIT stays on the
 //! task's own thread (no hop). Either way the transaction behaves the same.
+//!
+//! SQLite-only, the whole file: `synchronous` is an SQLite pragma, and the COMMITs are seen
+//! through SQLite's trace hook.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,12 @@
 //! process, a full disk, a process killed mid-transaction, bad SQL, a rollback that fails,
 //! a writer-lock wait that could never end. After each: committed data intact, nothing
 //! uncommitted visible, `PRAGMA integrity_check` is `ok`.
+//!
+//! Conformance: bad SQL (`bad_statements_fail_their_frame_and_the_transaction_goes_on`) and
+//! `retries_never_rerun_a_nested_frame_alone` run on every kind of `KINDS`. The rest is
+//! SQLite-only, as each test says: SQLite's file locks held by another process, a killed
+//! process, a full disk (`max_page_count`), `Tx::call` (a rusqlite closure) and SQLite's
+//! single-writer queue.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -10,7 +16,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use transactional::{transactional, Atomic, Database, Error};
-use transactional_tests::{insert, table, Kind, TestDb};
+use transactional_tests::{insert, table, Kind, TestDb, KINDS};
 
 // ---------------------------------------------------------------------------------------
 // Child processes: this test binary run again with an environment variable that says what
@@ -93,6 +99,7 @@ async fn one_kill_round(db: &Database, i: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// SQLite-only: a process killed mid-transaction on an SQLite file.
 #[test]
 fn killed_processes_lose_nothing_committed() {
     let kills: usize = std::env::var("KILL_ROUNDS")
@@ -208,6 +215,7 @@ async fn write_with_retries(db: &Database, key: &str) -> Result<(), Error> {
     insert(key).await
 }
 
+/// SQLite-only: SQLite's write lock held by another process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_from_another_process() {
     let test = TestDb::new(Kind::File).await;
@@ -256,20 +264,26 @@ async fn nested_with_retries(attempts: &Mutex<u32>) -> Result<(), Error> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_never_rerun_a_nested_frame_alone() {
-    let test = TestDb::new(Kind::Memory).await;
-    let attempts = Mutex::new(0);
-    let result = Atomic::new()
-        .db(test.db.clone())
-        .run(async { nested_with_retries(&attempts).await })
-        .await;
-    assert!(matches!(result, Err(Error::Busy { .. })));
-    assert_eq!(
-        *attempts.lock().unwrap(),
-        1,
-        "the failure goes up to the outermost transaction"
-    );
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        let attempts = Mutex::new(0);
+        let result = Atomic::new()
+            .db(test.db.clone())
+            .run(async { nested_with_retries(&attempts).await })
+            .await;
+        assert!(
+            matches!(result, Err(Error::Busy { .. })),
+            "{kind:?}: {result:?}"
+        );
+        assert_eq!(
+            *attempts.lock().unwrap(),
+            1,
+            "{kind:?}: the failure goes up to the outermost transaction"
+        );
+    }
 }
 
+/// SQLite-only: a full disk, made with `PRAGMA max_page_count`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_full_rolls_back_and_later_transactions_succeed() {
     let test = TestDb::new(Kind::File).await;
@@ -351,65 +365,73 @@ async fn disk_full_rolls_back_and_later_transactions_succeed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_statements_fail_their_frame_and_the_transaction_goes_on() {
-    let test = TestDb::new(Kind::File).await;
-    Atomic::new()
-        .db(test.db.clone())
-        .run(async {
-            insert("before").await?;
-            let cases: [(&str, Result<u64, Error>); 3] = [
-                (
-                    "malformed",
-                    transactional::atomic(async {
-                        transactional::current()?
-                            .execute("INSRT INTO kv VALUES (1)", ())
-                            .await
-                    })
-                    .await,
-                ),
-                (
-                    "parameter count",
-                    transactional::atomic(async {
-                        insert("rolled_back").await?;
-                        transactional::current()?
-                            .execute("INSERT INTO kv VALUES (?1, ?2)", ("only one",))
-                            .await
-                    })
-                    .await,
-                ),
-                (
-                    "constraint",
-                    transactional::atomic(async {
-                        insert("rolled_back_too").await?;
-                        transactional::current()?
-                            .execute("INSERT INTO kv VALUES ('before', 1)", ())
-                            .await
-                    })
-                    .await,
-                ),
-            ];
-            for (what, result) in cases {
-                let err = result.expect_err(what);
-                let sql = match &err {
-                    Error::Sqlite { sql, .. } => sql.clone(),
-                    Error::ParameterCount {
-                        sql,
-                        expected: 2,
-                        given: 1,
-                    } => Some(sql.clone()),
-                    _ => panic!("{what}: {err:?}"),
-                };
-                assert!(sql.is_some(), "{what}: the error carries the SQL: {err}");
-                assert!(
-                    err.to_string().contains(sql.as_deref().unwrap()),
-                    "{what}: {err}"
-                );
-            }
-            insert("after").await
-        })
-        .await
-        .unwrap();
-    assert_eq!(test.kv().await, table([("after", 1), ("before", 1)]));
-    test.assert_healthy().await;
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        Atomic::new()
+            .db(test.db.clone())
+            .run(async {
+                insert("before").await?;
+                let cases: [(&str, Result<u64, Error>); 3] = [
+                    (
+                        "malformed",
+                        transactional::atomic(async {
+                            transactional::current()?
+                                .execute("INSRT INTO kv VALUES (1)", ())
+                                .await
+                        })
+                        .await,
+                    ),
+                    (
+                        "parameter count",
+                        transactional::atomic(async {
+                            insert("rolled_back").await?;
+                            transactional::current()?
+                                .execute("INSERT INTO kv VALUES (?1, ?2)", ("only one",))
+                                .await
+                        })
+                        .await,
+                    ),
+                    (
+                        "constraint",
+                        transactional::atomic(async {
+                            insert("rolled_back_too").await?;
+                            transactional::current()?
+                                .execute("INSERT INTO kv VALUES ('before', 1)", ())
+                                .await
+                        })
+                        .await,
+                    ),
+                ];
+                for (what, result) in cases {
+                    let err = result.expect_err(what);
+                    let sql = match &err {
+                        Error::Sqlite { sql, .. } => sql.clone(),
+                        #[cfg(feature = "postgres")]
+                        Error::Postgres(e) => e.statement().map(str::to_owned),
+                        Error::ParameterCount {
+                            sql,
+                            expected: 2,
+                            given: 1,
+                        } => Some(sql.clone()),
+                        _ => panic!("{kind:?}, {what}: {err:?}"),
+                    };
+                    assert!(sql.is_some(), "{what}: the error carries the SQL: {err}");
+                    assert!(
+                        err.to_string().contains(sql.as_deref().unwrap()),
+                        "{what}: {err}"
+                    );
+                }
+                insert("after").await
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            test.kv().await,
+            table([("after", 1), ("before", 1)]),
+            "{kind:?}"
+        );
+        test.assert_healthy().await;
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -421,6 +443,8 @@ impl From<Error> for BodyError {
     }
 }
 
+/// SQLite-only: the sabotage goes through `Tx::call` (a rusqlite closure) and SQLite's
+/// statement cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_rollback_never_masks_the_body_error() {
     let test = TestDb::new(Kind::File).await;
@@ -467,6 +491,8 @@ async fn a_failing_rollback_never_masks_the_body_error() {
     test.assert_healthy().await;
 }
 
+/// SQLite-only: SQLite's single-writer queue (`writer_wait`); on PostgreSQL the spawned
+/// transaction runs beside the holder on a connection of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_wait_that_cannot_end_is_busy_naming_the_holder() {
     let test = TestDb::new(Kind::File).await;
@@ -508,6 +534,8 @@ async fn a_writer_wait_that_cannot_end_is_busy_naming_the_holder() {
 
 /// While another process holds the write lock, a transaction waiting to begin does not block
 /// its executor thread: on a single-threaded runtime, a ticker task keeps running.
+///
+/// SQLite-only: SQLite's write lock held by another process.
 #[tokio::test(flavor = "current_thread")]
 async fn waiting_for_another_process_does_not_block_the_executor() {
     let test = TestDb::new(Kind::File).await;

@@ -1,5 +1,7 @@
 //! Without `db = ..`, an enclosing transaction or a default database, an outermost
 //! transaction cannot start. (Its own test binary: nothing here sets a default database.)
+//!
+//! Conformance: backend-neutral by construction: no database of any kind is involved.
 
 use transactional::{transactional, Error};
 

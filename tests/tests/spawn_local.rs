@@ -6,6 +6,8 @@
 //! Reproduces: a nested frame in a task from plain `spawn_local` saw no transaction, began
 //! a new root and queued for the writer lock that its own outer transaction held until the
 //! task ended — `Error::Busy` after `writer_wait`.
+//!
+//! Conformance: the first test runs on every kind of `KINDS`; the second uses no database.
 
 use std::rc::Rc;
 use std::time::Duration;

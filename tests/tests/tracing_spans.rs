@@ -1,12 +1,14 @@
 //! One `tracing` span per transaction and per savepoint, with the database, the frame's id,
 //! depth and name, and the time spent waiting for the turn.
+//!
+//! Conformance: runs on every kind of `KINDS`.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::format::FmtSpan;
 use transactional::{transactional, Database, Error};
-use transactional_tests::{insert, Kind, TestDb};
+use transactional_tests::{insert, Kind, TestDb, KINDS};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -33,6 +35,12 @@ async fn outer(db: &Database) -> Result<(), Error> {
 
 #[test]
 fn spans_name_each_frame_and_its_wait() {
+    for kind in KINDS {
+        spans_of(kind);
+    }
+}
+
+fn spans_of(kind: Kind) {
     let captured = Captured::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -41,29 +49,33 @@ fn spans_name_each_frame_and_its_wait() {
         .with_ansi(false)
         .with_writer(move || sink.clone())
         .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    let label = tracing::subscriber::with_default(subscriber, || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async {
-            let test = TestDb::new(Kind::Memory).await;
+            let test = TestDb::new(kind).await;
             outer(&test.db).await.unwrap();
-        });
+            test.db.label().to_owned()
+        })
     });
     let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let closes: Vec<&str> = out.lines().filter(|l| l.contains("close")).collect();
     let outer = closes
         .iter()
         .find(|l| l.contains("name=\"outer_frame\""))
-        .expect(&out);
+        .unwrap_or_else(|| panic!("{kind:?}: {out}"));
     let inner = closes
         .iter()
         .find(|l| l.contains("name=\"inner_frame\""))
-        .expect(&out);
+        .unwrap_or_else(|| panic!("{kind:?}: {out}"));
+    if kind == Kind::Memory {
+        assert_eq!(label, ":memory:");
+    }
     assert!(
-        outer.contains("depth=0") && outer.contains("db=\":memory:\""),
-        "{outer}"
+        outer.contains("depth=0") && outer.contains(&format!("db={label:?}")),
+        "{kind:?}: {outer}"
     );
     assert!(inner.contains("depth=1"), "{inner}");
     for line in [outer, inner] {
