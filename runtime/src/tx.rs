@@ -291,8 +291,9 @@ impl Tx {
         let turn = self.frame.owned_turn().await?;
         let frame = self.frame.clone();
         let work = statement(pg.clone());
+        let session = pg.clone();
         let task = tokio::spawn(async move {
-            let result = work.await;
+            let result = work.await.map_err(|e| session.explain(e));
             if let Err(err) = &result {
                 frame.note_failure(err);
                 if matches!(err, Error::Postgres(e) if e.connection_lost()) {

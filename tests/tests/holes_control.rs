@@ -588,7 +588,7 @@ async fn sqlite_call_cannot_undo_a_savepoint_behind_the_librarys_back() {
 /// Expected: either the statement is refused, or the session's settings do not outlive the
 /// transaction; later write transactions work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "PG: a session default set by a user statement leaks to later transactions on the pooled connection"]
+
 async fn postgres_session_defaults_set_by_user_statements_do_not_break_later_writes() {
     let statements = [
         "SET default_transaction_read_only = on",

@@ -77,7 +77,7 @@ impl RootHold {
 }
 
 /// How an outermost transaction begins.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct BeginSpec {
     pub(crate) begin: Begin,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
@@ -86,6 +86,10 @@ pub(crate) struct BeginSpec {
     pub(crate) id: u64,
     pub(crate) name: Option<&'static str>,
     pub(crate) opened_at: &'static Location<'static>,
+    /// The task begins this transaction inside another transaction on the same database
+    /// (`requires_new`): a wait for a lock that one holds would never end.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) inside_same_db: Option<String>,
 }
 
 /// Begins an outermost transaction on `db`.

@@ -23,6 +23,9 @@ impl FrameGuard {
     ) -> Result<FrameGuard> {
         let id = next_frame_id();
         let opened_at = spec.opened_at.unwrap_or(std::panic::Location::caller());
+        let inside_same_db = outer
+            .and_then(|current| crate::context::innermost_on(current, db))
+            .map(|enclosing| enclosing.frame.to_string());
         let (session, hold) = begin_root(
             db,
             BeginSpec {
@@ -32,6 +35,7 @@ impl FrameGuard {
                 id,
                 name: spec.name,
                 opened_at,
+                inside_same_db,
             },
         )
         .await?;

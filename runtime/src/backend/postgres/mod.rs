@@ -88,7 +88,7 @@ impl PgDb {
                     opened_at: spec.opened_at,
                 },
             );
-        let session = Arc::new(PgSession::new(object));
+        let session = Arc::new(PgSession::new(object, spec.inside_same_db.clone()));
         // From here the hold owns the connection: dropped (BEGIN failed, this future was
         // cancelled), it gives it back through the pool's reclaim.
         let hold = PgHold {
@@ -99,9 +99,17 @@ impl PgDb {
                 id: spec.id,
             },
         };
-        session
-            .exec(&begin_sql(spec.isolation, spec.read_only))
-            .await?;
+        let mut begin = begin_sql(spec.isolation, spec.read_only);
+        if spec.inside_same_db.is_some() {
+            // Inside another transaction of this task on the same database, a lock that one
+            // holds is never released while this one waits: bound the wait by `turn_wait`
+            // (the error then names the enclosing transaction, see `PgSession::explain`).
+            begin += &format!(
+                "; SET LOCAL lock_timeout = '{}ms'",
+                db.inner.turn_wait.as_millis().max(1)
+            );
+        }
+        session.exec(&begin).await?;
         Ok((session, hold))
     }
 
@@ -155,8 +163,12 @@ fn begin_sql(isolation: Option<Isolation>, read_only: bool) -> String {
             Isolation::Serializable => " ISOLATION LEVEL SERIALIZABLE",
         };
     }
-    if read_only {
-        sql += " READ ONLY";
-    }
+    // Always spelled out: a session default a user statement set on the pooled connection
+    // (`SET default_transaction_read_only = on`) must not decide the mode.
+    sql += if read_only {
+        " READ ONLY"
+    } else {
+        " READ WRITE"
+    };
     sql
 }

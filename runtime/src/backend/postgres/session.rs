@@ -24,14 +24,18 @@ pub(crate) struct PgSession {
     pub(crate) id: u64,
     /// Taken when the transaction's root gives the connection back.
     client: Mutex<Option<Arc<Object>>>,
+    /// The frame of this task's enclosing transaction on the same database, for a
+    /// `requires_new` transaction (its lock waits are bounded; see `explain`).
+    inside_same_db: Option<String>,
     /// The transaction ended with an answered COMMIT or ROLLBACK: the connection is idle and
     /// goes straight back to the pool (which checks it again before handing it out).
     ended: AtomicBool,
 }
 
 impl PgSession {
-    pub(crate) fn new(object: Object) -> Self {
+    pub(crate) fn new(object: Object, inside_same_db: Option<String>) -> Self {
         PgSession {
+            inside_same_db,
             id: crate::backend::next_session_id(),
             client: Mutex::new(Some(Arc::new(object))),
             ended: AtomicBool::new(false),
@@ -47,6 +51,22 @@ impl PgSession {
             .ok_or_else(|| {
                 Error::TransactionClosed("its PostgreSQL connection was given back".to_owned())
             })
+    }
+
+    /// The library's error for a failed user statement: a lock wait that ran out in a
+    /// transaction begun inside another of the same task on the same database is, almost
+    /// certainly, a wait for that very transaction.
+    pub(crate) fn explain(&self, err: Error) -> Error {
+        match (&err, &self.inside_same_db) {
+            (Error::Postgres(e), Some(enclosing)) if e.code() == Some("55P03") => {
+                Error::Deadlock(format!(
+                    "a transaction begun inside {enclosing} (requires_new) waited `turn_wait` \
+                     for a lock, most likely one that {enclosing} holds, which waits for this \
+                     transaction to end: {e}"
+                ))
+            }
+            _ => err,
+        }
     }
 
     /// Runs one of the library's statements (simple query protocol: several may be sent

@@ -30,6 +30,8 @@ pub(crate) async fn begin_root(db: &Database, spec: BeginSpec) -> Result<(Arc<Co
         opened_at,
         // SQLite transactions are serializable, which satisfies every level.
         isolation: _,
+        // A second write transaction is refused before this (`check_no_self_wait`).
+        inside_same_db: _,
     } = spec;
     if read_only && db.inner.sqlite().readers.is_some() {
         let lease = db.lease_reader().await?;
