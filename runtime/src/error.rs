@@ -228,6 +228,13 @@ impl Error {
         match self {
             #[cfg(feature = "postgres")]
             Error::Postgres(e) => e.code(),
+            #[cfg(feature = "postgres")]
+            Error::Busy {
+                source: Some(source),
+                ..
+            } => source
+                .downcast_ref::<crate::backend::postgres::errors::PgError>()
+                .and_then(|e| e.code()),
             _ => None,
         }
     }

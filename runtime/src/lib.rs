@@ -123,5 +123,9 @@ fn _assert_send_sync() {
         send(&tx.execute("SELECT 1", ()));
         send(&tx.query("SELECT 1", ()));
         send(&tx.call(|_| Ok(())));
+        #[cfg(feature = "postgres")]
+        send(&tx.postgres(|client| Box::pin(async move { client.batch_execute("").await })));
     }
+    #[cfg(feature = "postgres")]
+    send(&Database::connect("postgres://"));
 }

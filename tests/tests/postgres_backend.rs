@@ -316,3 +316,30 @@ async fn the_raw_client_sees_the_transaction_and_keeps_its_rules() {
     assert_eq!(test.raw_kv().unwrap(), table([("a", 1)]));
     test.assert_healthy().await;
 }
+
+/// A lock another transaction holds, given up on (`NOWAIT`, `lock_timeout`), is `Busy` as on
+/// SQLite: transient, with the server's report kept as its source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_given_up_on_is_busy_and_transient() {
+    let Some(test) = pg().await else { return };
+    test.exec("INSERT INTO kv VALUES ('x', 1)").await.unwrap();
+    let holder = test.pg.as_ref().unwrap().connect().await;
+    holder
+        .batch_execute("BEGIN; SELECT * FROM kv WHERE key = 'x' FOR UPDATE")
+        .await
+        .unwrap();
+    let result = Atomic::new()
+        .db(test.db.clone())
+        .run(async {
+            current()?
+                .query("SELECT * FROM kv WHERE key = 'x' FOR UPDATE NOWAIT", ())
+                .await
+        })
+        .await;
+    let err = result.expect_err("the row is locked");
+    assert!(matches!(err, Error::Busy { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert_eq!(err.sqlstate(), Some("55P03"));
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    test.assert_healthy().await;
+}

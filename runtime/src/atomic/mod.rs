@@ -41,8 +41,9 @@ pub enum Propagation {
 
 /// The isolation level of an outermost transaction (`isolation = ..`).
 ///
-/// SQLite transactions are always serializable, which satisfies every level; the level
-/// matters on backends with weaker defaults.
+/// On PostgreSQL it is the `ISOLATION LEVEL` of the transaction's `BEGIN` (without it, the
+/// server's default). SQLite transactions are always serializable, which satisfies every
+/// level: there it is accepted and changes nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Isolation {
@@ -146,7 +147,8 @@ impl Atomic {
         self
     }
 
-    /// How an outermost write transaction begins; see [`Begin`].
+    /// How an outermost write transaction begins on SQLite; see [`Begin`]. PostgreSQL
+    /// ignores it (its row locks are taken as statements run).
     pub fn begin(mut self, begin: Begin) -> Self {
         self.begin = begin;
         self

@@ -57,15 +57,26 @@ impl PgSession {
     /// transaction begun inside another of the same task on the same database is, almost
     /// certainly, a wait for that very transaction.
     pub(crate) fn explain(&self, err: Error) -> Error {
-        match (&err, &self.inside_same_db) {
-            (Error::Postgres(e), Some(enclosing)) if e.code() == Some("55P03") => {
-                Error::Deadlock(format!(
-                    "a transaction begun inside {enclosing} (requires_new) waited `turn_wait` \
-                     for a lock, most likely one that {enclosing} holds, which waits for this \
-                     transaction to end: {e}"
-                ))
-            }
-            _ => err,
+        let lock_wait = match (&err, &self.inside_same_db) {
+            (
+                Error::Busy {
+                    source: Some(source),
+                    ..
+                },
+                Some(enclosing),
+            ) => source
+                .downcast_ref::<PgError>()
+                .filter(|e| e.code() == Some("55P03"))
+                .map(|e| (e, enclosing)),
+            _ => None,
+        };
+        match lock_wait {
+            Some((e, enclosing)) => Error::Deadlock(format!(
+                "a transaction begun inside {enclosing} (requires_new) waited `turn_wait` for \
+                 a lock, most likely one that {enclosing} holds, which waits for this \
+                 transaction to end: {e}"
+            )),
+            None => err,
         }
     }
 
@@ -179,6 +190,16 @@ pub(crate) fn error(err: tokio_postgres::Error, sql: Option<&str>) -> Error {
     let err = PgError::new(err, sql);
     match err.kind() {
         super::errors::PgErrorKind::ReadOnly => Error::ReadOnly,
+        // A lock another transaction holds, given up on (`lock_timeout`, `NOWAIT`): busy,
+        // like SQLite's locked database, and transient.
+        super::errors::PgErrorKind::LockNotAvailable => Error::Busy {
+            detail: format!(
+                "{} gave up waiting for a lock another transaction holds",
+                err.statement()
+                    .map_or("a statement".to_owned(), |s| format!("`{s}`"))
+            ),
+            source: Some(Box::new(err)),
+        },
         _ => Error::Postgres(Box::new(err)),
     }
 }
