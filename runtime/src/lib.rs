@@ -73,6 +73,8 @@ pub use hooks::on_commit;
 pub use task::{spawn, spawn_local, TaskGroup};
 pub use tx::Tx;
 pub use value::{ColumnIndex, FromValue, Params, Row, ToParam, Value, ValueRef};
+#[doc(hidden)]
+pub use value::ParamVisitor;
 
 #[cfg(feature = "postgres")]
 pub use backend::postgres::{errors::PgError, open::PostgresBuilder};

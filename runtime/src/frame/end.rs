@@ -174,6 +174,7 @@ impl Ending {
     }
 
     /// What ending the frame sends, and what to report once it is sent.
+    #[inline]
     fn decide(&self, outcome: Outcome) -> (EndAction, Result<()>) {
         let frame = &self.frame;
         frame.closed.store(true, Ordering::Release);

@@ -151,6 +151,25 @@ pub trait Params {
 
     /// Parameter `index` (0-based), for `index < param_count()`.
     fn param(&self, index: usize) -> &dyn ToParam;
+
+    /// Hands every parameter, in order, to `visitor`. Tuples override it to call the visitor
+    /// with each element's own type, so that binding inlines (the SQLite hot path); the
+    /// default goes through [`param`](Params::param).
+    #[doc(hidden)]
+    #[inline]
+    fn visit_params<V: ParamVisitor>(&self, visitor: &mut V) -> crate::Result<()> {
+        for index in 0..self.param_count() {
+            visitor.visit(index, self.param(index))?;
+        }
+        Ok(())
+    }
+}
+
+/// Receives the parameters of a [`Params`] one by one (see [`Params::visit_params`]).
+#[doc(hidden)]
+pub trait ParamVisitor {
+    /// Parameter `index` (0-based).
+    fn visit<T: ToParam + ?Sized>(&mut self, index: usize, param: &T) -> crate::Result<()>;
 }
 
 impl Params for () {
@@ -205,6 +224,10 @@ impl<P: Params + ?Sized> Params for &P {
     fn param(&self, index: usize) -> &dyn ToParam {
         (**self).param(index)
     }
+    #[inline]
+    fn visit_params<V: ParamVisitor>(&self, visitor: &mut V) -> crate::Result<()> {
+        (**self).visit_params(visitor)
+    }
 }
 
 macro_rules! tuple_params {
@@ -220,6 +243,11 @@ macro_rules! tuple_params {
                     $($idx => &self.$idx,)+
                     _ => panic!("no parameter {index} in a tuple of {}", $len),
                 }
+            }
+            #[inline]
+            fn visit_params<V: ParamVisitor>(&self, visitor: &mut V) -> crate::Result<()> {
+                $(visitor.visit($idx, &self.$idx)?;)+
+                Ok(())
             }
         }
     };

@@ -38,6 +38,7 @@ impl ConnGuard<'_> {
 
     /// Whether a transaction is open on the connection (SQLite ends one by itself after
     /// some errors, such as a full disk).
+    #[inline]
     pub(crate) fn in_transaction(&self) -> bool {
         !self.is_autocommit()
     }
@@ -45,6 +46,7 @@ impl ConnGuard<'_> {
 
 impl ConnGuard<'_> {
     /// Carries out what the frame machinery decided for the end of `frame`.
+    #[inline]
     pub(crate) fn end_frame(&self, frame: &Frame, action: EndAction) -> Result<()> {
         let result = match action {
             EndAction::Abandon => {

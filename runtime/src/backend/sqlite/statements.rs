@@ -8,7 +8,7 @@ use rusqlite::{CachedStatement, Connection, Statement};
 
 use super::conn::{is_library_statement, ConnGuard};
 use crate::error::{Error, Result};
-use crate::value::{Params, Row, Value, ValueRef};
+use crate::value::{ParamVisitor, Params, Row, ToParam, Value, ValueRef};
 
 impl ConnGuard<'_> {
     /// Runs one statement; the number of rows it changed.
@@ -65,6 +65,7 @@ fn prepare<'c>(conn: &'c Connection, sql: &str, read_only: bool) -> Result<Cache
 }
 
 /// Binds every parameter, after checking that there are as many as placeholders.
+#[inline]
 fn bind<P: Params + ?Sized>(stmt: &mut Statement<'_>, params: &P, sql: &str) -> Result<()> {
     let expected = stmt.parameter_count();
     let given = params.param_count();
@@ -75,19 +76,27 @@ fn bind<P: Params + ?Sized>(stmt: &mut Statement<'_>, params: &P, sql: &str) -> 
             given,
         });
     }
-    for i in 0..given {
-        let value = params
-            .param(i)
-            .to_param()
-            .map_err(|source| Error::Parameter {
-                sql: sql.to_owned(),
-                index: i + 1,
-                source,
-            })?;
-        stmt.raw_bind_parameter(i + 1, Bound(value))
-            .map_err(|e| Error::sqlite(e, Some(sql)))?;
+    params.visit_params(&mut Binder { stmt, sql })
+}
+
+/// Binds each parameter as it is visited, with its own type (no dynamic call per value).
+struct Binder<'s, 'c> {
+    stmt: &'s mut Statement<'c>,
+    sql: &'s str,
+}
+
+impl ParamVisitor for Binder<'_, '_> {
+    #[inline]
+    fn visit<T: ToParam + ?Sized>(&mut self, index: usize, param: &T) -> Result<()> {
+        let value = param.to_param().map_err(|source| Error::Parameter {
+            sql: self.sql.to_owned(),
+            index: index + 1,
+            source,
+        })?;
+        self.stmt
+            .raw_bind_parameter(index + 1, Bound(value))
+            .map_err(|e| Error::sqlite(e, Some(self.sql)))
     }
-    Ok(())
 }
 
 /// A neutral value as rusqlite binds it.
