@@ -12,7 +12,7 @@ mod params;
 mod row;
 
 pub use from_value::FromValue;
-pub use params::{Params, ToParam};
+pub use params::{ParamValue, Params, ToParam};
 pub use row::{ColumnIndex, Row};
 
 use std::fmt;

@@ -84,7 +84,7 @@ fn bind<P: Params + ?Sized>(stmt: &mut Statement<'_>, params: &P, sql: &str) -> 
                 index: i + 1,
                 source,
             })?;
-        stmt.raw_bind_parameter(i + 1, Bound(value))
+        stmt.raw_bind_parameter(i + 1, Bound(value.as_value_ref()))
             .map_err(|e| Error::sqlite(e, Some(sql)))?;
     }
     Ok(())
