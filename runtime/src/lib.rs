@@ -72,9 +72,9 @@ pub use error::{Error, Result};
 pub use hooks::on_commit;
 pub use task::{spawn, spawn_local, TaskGroup};
 pub use tx::Tx;
-pub use value::{ColumnIndex, FromValue, Params, Row, ToParam, Value, ValueRef};
 #[doc(hidden)]
 pub use value::ParamVisitor;
+pub use value::{ColumnIndex, FromValue, ParamValue, Params, Row, ToParam, Value, ValueRef};
 
 #[cfg(feature = "postgres")]
 pub use backend::postgres::{errors::PgError, open::PostgresBuilder};

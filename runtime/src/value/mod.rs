@@ -6,13 +6,18 @@
 //! them, and [`Value`] itself. Statements take them as tuples, `()`, slices, or
 //! [`params!`](crate::params) for a list of mixed types. A column is read with
 //! [`Row::get`](crate::Row::get) into any [`FromValue`].
+//!
+//! With the crate's features `chrono`, `time`, `uuid` and `serde_json`, those crates' dates,
+//! times, UUIDs and JSON values are parameters and column values too, stored as text in one
+//! form per type that both backends take and give back (`types.rs` says which and why).
 
 mod from_value;
 mod params;
 mod row;
+pub(crate) mod types;
 
 pub use from_value::FromValue;
-pub use params::{ParamVisitor, Params, ToParam};
+pub use params::{ParamValue, ParamVisitor, Params, ToParam};
 pub use row::{ColumnIndex, Row};
 
 use std::fmt;
@@ -22,7 +27,10 @@ use std::fmt;
 /// The storage classes both backends share. On PostgreSQL, integer columns of every width
 /// read as `Integer`, `real`/`double precision` as `Real`, `boolean` as `Integer` (0 or 1),
 /// text-like columns (`text`, `varchar`, `char`, `name`, `json`, `jsonb`) as `Text`, `bytea`
-/// as `Blob`; other types are read through a cast in SQL (`x::text`).
+/// as `Blob`; `uuid`, `date`, `time`, `timestamp` and `timestamptz` as `Text` in the forms
+/// the `chrono`, `time` and `uuid` features write and read (`2024-01-02 03:04:05.123456`, a
+/// `timestamptz` at UTC as `2024-01-02T03:04:05.123456+00:00`, `infinity`); other types
+/// (`interval`, arrays…) are read through a cast in SQL (`x::text`).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Value {

@@ -1,39 +1,87 @@
 //! Parameters: single values ([`ToParam`]) and the lists statements take ([`Params`]).
 
-use super::ValueRef;
+use super::{Value, ValueRef};
 
 /// A Rust value that can be bound as a statement parameter, on every backend.
 ///
 /// Implemented for the integer types (a `u64` or `usize` above `i64::MAX` is an error, not
 /// a wrapped number), `f32`/`f64`, `bool` (bound as 0/1; a PostgreSQL `boolean` column takes
-/// it too), `str`/`String`, `[u8]`/`Vec<u8>`, [`Value`](super::Value), `Option` of any of
-/// them (`None` is `NULL`) and references to any of them. Implement it for your own types
-/// by returning the value they are stored as.
+/// it too), `str`/`String`, `[u8]`/`Vec<u8>`, [`Value`], `Option` of any of
+/// them (`None` is `NULL`) and references to any of them; with the crate's features, for
+/// the date, time, UUID and JSON types of `chrono`, `time`, `uuid` and `serde_json`.
+/// Implement it for your own types by returning the value they are stored as: borrowed
+/// from `self` when `self` holds it (`ValueRef::Text(&self.name).into()`), owned when it
+/// is made for the occasion (`Value::Text(self.to_string()).into()`).
 pub trait ToParam: Sync {
     /// The value to bind.
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>>;
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// What a [`ToParam`] binds: a value borrowed from the Rust value, or one made for the
+/// occasion.
+///
+/// Owned values exist because not every type holds its stored form: a date's or a UUID's
+/// text is written when the parameter is bound, and a [`ValueRef`] could not borrow it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParamValue<'a> {
+    /// A value borrowed from the parameter (integers, text and bytes the caller holds).
+    Borrowed(ValueRef<'a>),
+    /// A value made when the parameter was bound (a formatted date, a UUID's text).
+    Owned(Value),
+}
+
+impl ParamValue<'_> {
+    /// The value, borrowed: what a backend binds.
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            ParamValue::Borrowed(value) => *value,
+            ParamValue::Owned(value) => value.as_ref(),
+        }
+    }
+
+    /// The value, owned.
+    pub fn into_owned(self) -> Value {
+        match self {
+            ParamValue::Borrowed(value) => value.to_owned(),
+            ParamValue::Owned(value) => value,
+        }
+    }
+}
+
+impl<'a> From<ValueRef<'a>> for ParamValue<'a> {
+    #[inline]
+    fn from(value: ValueRef<'a>) -> Self {
+        ParamValue::Borrowed(value)
+    }
+}
+
+impl From<Value> for ParamValue<'_> {
+    #[inline]
+    fn from(value: Value) -> Self {
+        ParamValue::Owned(value)
+    }
 }
 
 impl<T: ToParam + ?Sized> ToParam for &T {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
         (**self).to_param()
     }
 }
 
 impl<T: ToParam + ?Sized> ToParam for Box<T> {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
         (**self).to_param()
     }
 }
 
 impl<T: ToParam> ToParam for Option<T> {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
         match self {
             Some(value) => value.to_param(),
-            None => Ok(ValueRef::Null),
+            None => Ok(ValueRef::Null.into()),
         }
     }
 }
@@ -42,8 +90,8 @@ macro_rules! lossless_integers {
     ($($t:ty),*) => {$(
         impl ToParam for $t {
             #[inline]
-            fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-                Ok(ValueRef::Integer(i64::from(*self)))
+            fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(ValueRef::Integer(i64::from(*self)).into())
             }
         }
     )*};
@@ -54,8 +102,10 @@ macro_rules! checked_integers {
     ($($t:ty),*) => {$(
         impl ToParam for $t {
             #[inline]
-            fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-                i64::try_from(*self).map(ValueRef::Integer).map_err(|_| {
+            fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+                i64::try_from(*self)
+                    .map(|i| ValueRef::Integer(i).into())
+                    .map_err(|_| {
                     format!(
                         "{} {} does not fit in a 64-bit signed integer",
                         stringify!($t),
@@ -71,71 +121,71 @@ checked_integers!(u64, usize, isize, i128, u128);
 
 impl ToParam for f64 {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(ValueRef::Real(*self))
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ValueRef::Real(*self).into())
     }
 }
 
 impl ToParam for f32 {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(ValueRef::Real(f64::from(*self)))
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ValueRef::Real(f64::from(*self)).into())
     }
 }
 
 impl ToParam for str {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(ValueRef::Text(self))
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ValueRef::Text(self).into())
     }
 }
 
 impl ToParam for String {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(ValueRef::Text(self))
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ValueRef::Text(self).into())
     }
 }
 
 impl ToParam for std::borrow::Cow<'_, str> {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(ValueRef::Text(self))
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ValueRef::Text(self).into())
     }
 }
 
 impl ToParam for [u8] {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(ValueRef::Blob(self))
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ValueRef::Blob(self).into())
     }
 }
 
 impl ToParam for Vec<u8> {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(ValueRef::Blob(self))
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ValueRef::Blob(self).into())
     }
 }
 
 impl<const N: usize> ToParam for [u8; N] {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(ValueRef::Blob(self))
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ValueRef::Blob(self).into())
     }
 }
 
-impl ToParam for super::Value {
+impl ToParam for Value {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(self.as_ref())
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.as_ref().into())
     }
 }
 
 impl ToParam for ValueRef<'_> {
     #[inline]
-    fn to_param(&self) -> Result<ValueRef<'_>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(*self)
+    fn to_param(&self) -> Result<ParamValue<'_>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok((*self).into())
     }
 }
 

@@ -5,21 +5,32 @@
 //! sqlx's `Any` driver, the statement decides: the server infers each parameter's type when
 //! the statement is prepared, and [`PgParam`] encodes the value in that type's binary format.
 //! So `Integer(5)` binds to an `int2`, `int8`, `numeric`, `float8` or `boolean` parameter
-//! alike, and the caller never names a PostgreSQL type. A value the type cannot hold exactly
-//! (70000 for an `int2`, 2 for a `boolean`, text for an `int4`) is an error naming both
-//! sides, never a wrapped or truncated number.
+//! alike, and the caller never names a PostgreSQL type. A number the type cannot hold
+//! exactly (70000 for an `int2`, 2 for a `boolean`, 1.5 for an `int8`) is an error naming
+//! both sides, never a wrapped or truncated number.
+//!
+//! Text bound to a type whose binary format is not the text itself (`uuid`, `date`,
+//! `timestamptz`, `interval`, `inet`, `int4`, arrays…) is sent in text format, and the server
+//! parses it as it would a literal: that is how a date, a UUID or a timestamp written as text
+//! (`value/types.rs`) reaches a column of its own type, and it is what SQLite does with text
+//! in a column of numeric affinity. Text the type does not take is the server's own error
+//! (`22P02`, invalid text representation).
 //!
 //! Reading goes the other way: [`decode_row`] maps each column's type to the storage class
-//! that holds it without loss, and names the column and a cast for any type that has none
-//! (timestamps, uuids, arrays…), rather than guessing a text form.
+//! that holds it without loss. `uuid`, `date`, `time`, `timestamp` and `timestamptz` read as
+//! text in the forms `value/types.rs` writes and parses (a `timestamptz` at UTC), so that
+//! they read into the same Rust types as the text the same code writes on SQLite. Any other
+//! type (`interval`, arrays…) is an error naming the column and a cast, rather than a
+//! guessed text form.
 
 use std::error::Error;
 use std::fmt;
 
 use tokio_postgres::types::private::BytesMut;
-use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
+use tokio_postgres::types::{to_sql_checked, Format, FromSql, IsNull, Kind, ToSql, Type};
 use tokio_postgres::{Column, Row};
 
+use crate::value::types::text::{self, Civil, Clock};
 use crate::value::{Value, ValueRef};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -55,10 +66,25 @@ impl ToSql for PgParam<'_> {
                 out.extend_from_slice(&[1]);
                 out.extend_from_slice(s.as_bytes());
             }
+            // bytea's binary format is the bytes: the text's own, as SQLite keeps text in a
+            // BLOB column. (Its text format would read backslashes as escapes.)
+            ValueRef::Text(s) if *base == Type::BYTEA => out.extend_from_slice(s.as_bytes()),
+            // Any other type: text format (`encode_format`), parsed by the server.
+            ValueRef::Text(s) => out.extend_from_slice(s.as_bytes()),
             ValueRef::Blob(b) if *base == Type::BYTEA => out.extend_from_slice(b),
             value => return Err(mismatch(value, ty)),
         }
         Ok(IsNull::No)
+    }
+
+    /// Text for a type whose binary format is not the text itself goes in text format: the
+    /// server parses it (`'2024-01-02'` into a `date`, `'5'` into an `int4`) or rejects it
+    /// with its own error. Everything else is binary, as `to_sql` writes it.
+    fn encode_format(&self, ty: &Type) -> Format {
+        match self.0 {
+            ValueRef::Text(_) if !text_is_binary(base_type(ty)) => Format::Text,
+            _ => Format::Binary,
+        }
     }
 
     fn accepts(_: &Type) -> bool {
@@ -148,6 +174,14 @@ fn base_type(ty: &Type) -> &Type {
     }
 }
 
+/// Types `to_sql` writes text into in their binary format: the text itself (text-like types,
+/// enums, `json`, `bytea`) or with `jsonb`'s version byte.
+fn text_is_binary(base: &Type) -> bool {
+    is_text_like(base)
+        || matches!(base.kind(), Kind::Enum(_))
+        || matches!(*base, Type::JSON | Type::JSONB | Type::BYTEA)
+}
+
 /// Types whose binary format is the UTF-8 text itself. `unknown` is what the server infers
 /// for a parameter nothing constrains; `citext` is an extension's type, known only by name.
 fn is_text_like(ty: &Type) -> bool {
@@ -160,9 +194,9 @@ fn is_text_like(ty: &Type) -> bool {
 /// Why a column could not be read as a [`Value`].
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct DecodeError {
-    /// The column's index and name, as in "2 `created_at`".
+    /// The column's index and name, as in "2 `waited`".
     pub(crate) column: String,
-    /// The column's PostgreSQL type, as in "timestamptz".
+    /// The column's PostgreSQL type, as in "interval".
     pub(crate) pg_type: String,
     /// `None`: the type has no [`Value`] form. `Some`: the server's bytes were not valid for
     /// the type (a protocol fault, not a user error).
@@ -286,9 +320,112 @@ fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
         },
         Type::BYTEA => Value::Blob(raw.to_vec()),
         Type::NUMERIC => decode_numeric(raw)?,
+        Type::UUID => Value::Text(uuid_text(fixed(raw)?)),
+        Type::DATE => Value::Text(date_text(i32::from_be_bytes(fixed(raw)?))),
+        Type::TIME => Value::Text(time_text(i64::from_be_bytes(fixed(raw)?))?),
+        Type::TIMESTAMP => Value::Text(timestamp_text(i64::from_be_bytes(fixed(raw)?), false)),
+        Type::TIMESTAMPTZ => Value::Text(timestamp_text(i64::from_be_bytes(fixed(raw)?), true)),
         _ if is_text_like(ty) || matches!(ty.kind(), Kind::Enum(_)) => Value::Text(utf8(raw)?),
         _ => return Err(Box::new(Unsupported)),
     })
+}
+
+/// `8-4-4-4-12` lowercase hex digits, as `Uuid`'s `ToParam` writes it.
+fn uuid_text(bytes: [u8; 16]) -> String {
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+// PostgreSQL's binary dates and times (date_send, time_send, timestamp_send): a `date` is an
+// i32 of days since 2000-01-01, a `time` an i64 of microseconds since midnight, a
+// `timestamp` an i64 of microseconds since 2000-01-01 00:00:00 (UTC for `timestamptz`). The
+// greatest and least values of the integer are `infinity` and `-infinity`.
+
+/// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
+const PG_EPOCH_DAYS: i64 = 10_957;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+fn date_text(days: i32) -> String {
+    match days {
+        i32::MAX => "infinity".to_owned(),
+        i32::MIN => "-infinity".to_owned(),
+        days => text::date(civil_from_days(i64::from(days) + PG_EPOCH_DAYS)),
+    }
+}
+
+fn time_text(micros: i64) -> Result<String, BoxError> {
+    // 24:00:00 is a valid `time`.
+    if !(0..=MICROS_PER_DAY).contains(&micros) {
+        return Err(format!("time of {micros} µs is not within a day").into());
+    }
+    Ok(text::time(clock(micros)))
+}
+
+/// A `timestamp`'s text, or with `utc` a `timestamptz`'s, at offset +00:00.
+fn timestamp_text(micros: i64, utc: bool) -> String {
+    match micros {
+        i64::MAX => "infinity".to_owned(),
+        i64::MIN => "-infinity".to_owned(),
+        micros => {
+            let date = civil_from_days(micros.div_euclid(MICROS_PER_DAY) + PG_EPOCH_DAYS);
+            let time = clock(micros.rem_euclid(MICROS_PER_DAY));
+            if utc {
+                text::with_offset(date, time, 0)
+            } else {
+                text::naive(date, time)
+            }
+        }
+    }
+}
+
+/// The time of day `micros` (in `0..=MICROS_PER_DAY`) after midnight.
+fn clock(micros: i64) -> Clock {
+    let secs = micros / 1_000_000;
+    Clock {
+        hour: (secs / 3600) as u8,
+        minute: (secs / 60 % 60) as u8,
+        second: (secs % 60) as u8,
+        nanosecond: (micros % 1_000_000 * 1000) as u32,
+    }
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`,
+/// <http://howardhinnant.github.io/date_algorithms.html>): the calendar counted in 400-year
+/// eras of 146097 days, each year starting on March 1 so that the leap day comes last.
+/// PostgreSQL's range (years 4713 BC to 5874897 AD) fits an `i32` year.
+fn civil_from_days(days: i64) -> Civil {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1
+    let mp = (5 * doy + 2) / 153; // [0, 11], March is 0
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Civil {
+        year: year as i32,
+        month: month as u8,
+        day: day as u8,
+    }
+}
+
+/// The inverse of [`civil_from_days`]: days from 1970-01-01 to `d`.
+#[cfg(test)]
+fn days_from_civil(d: Civil) -> i64 {
+    let (month, day) = (i64::from(d.month), i64::from(d.day));
+    let year = i64::from(d.year) - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400); // [0, 399]
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
 }
 
 fn fixed<const N: usize>(raw: &[u8]) -> Result<[u8; N], BoxError> {

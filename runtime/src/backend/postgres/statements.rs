@@ -8,7 +8,7 @@ use super::bind::{column_names, decode_row, params_of, PgParam};
 use super::placeholders::{parts, rewrite, Part};
 use super::session::{error, PgSession};
 use crate::error::{Error, Result};
-use crate::value::{Params, Row, Value, ValueRef};
+use crate::value::{ParamValue, Params, Row, Value, ValueRef};
 
 /// `sql` and its parameters, owned: a statement runs in a task of its own.
 pub(crate) fn owned<P: Params + ?Sized>(sql: &str, params: &P) -> Result<(String, Vec<Value>)> {
@@ -17,7 +17,7 @@ pub(crate) fn owned<P: Params + ?Sized>(sql: &str, params: &P) -> Result<(String
             params
                 .param(i)
                 .to_param()
-                .map(|v| v.to_owned())
+                .map(ParamValue::into_owned)
                 .map_err(|source| Error::Parameter {
                     sql: sql.to_owned(),
                     index: i + 1,

@@ -94,7 +94,7 @@ impl ParamVisitor for Binder<'_, '_> {
             source,
         })?;
         self.stmt
-            .raw_bind_parameter(index + 1, Bound(value))
+            .raw_bind_parameter(index + 1, Bound(value.as_value_ref()))
             .map_err(|e| Error::sqlite(e, Some(self.sql)))
     }
 }
