@@ -137,3 +137,61 @@ fn check_chain(frame: &Frame, current: &Arc<Frame>) -> Result<()> {
         }
     }
 }
+
+/// Marks the current frame rollback-only: when it ends it rolls back although its body
+/// returns `Ok`, and reports [`Error::RollbackOnly`] to its caller — never `Ok` for work
+/// that was rolled back (Django's `set_rollback(True)`, Spring's `setRollbackOnly`).
+///
+/// The current frame is the innermost `#[transactional]` block of the task: a savepoint
+/// marked so rolls back alone, and its caller can handle the error and go on; inside a
+/// `propagation = "join"` block it is the frame that block joined. Statements still run in
+/// a marked frame (their work is rolled back with it).
+///
+/// ```
+/// # async fn demo() -> transactional::Result<()> {
+/// use transactional::{Atomic, Error};
+/// let db = transactional::Database::open_in_memory().await?;
+/// let outcome = Atomic::new()
+///     .db(db)
+///     .run(async {
+///         // ... a dry run: do the work, check it, and undo it ...
+///         transactional::set_rollback_only()?;
+///         assert!(transactional::is_rollback_only()?);
+///         Ok::<_, Error>(())
+///     })
+///     .await;
+/// assert!(matches!(outcome, Err(Error::RollbackOnly)));
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+///
+/// Fails with [`Error::NoTransaction`] outside a transaction and with
+/// [`Error::TransactionClosed`] when the current frame has already ended.
+pub fn set_rollback_only() -> Result<()> {
+    let current = current_scope().ok_or(Error::NoTransaction)?;
+    if current.frame.is_closed() {
+        return Err(Error::TransactionClosed(current.frame.to_string()));
+    }
+    current
+        .frame
+        .rollback_only
+        .store(true, std::sync::atomic::Ordering::Release);
+    Ok(())
+}
+
+/// Whether the current frame will roll back when it ends whatever its body returns: it was
+/// marked with [`set_rollback_only`], a statement in it failed (see
+/// [`Error::FrameFailed`]), or its whole transaction can no longer commit.
+///
+/// Fails with [`Error::NoTransaction`] outside a transaction.
+pub fn is_rollback_only() -> Result<bool> {
+    let current = current_scope().ok_or(Error::NoTransaction)?;
+    let frame = &current.frame;
+    let txn = &frame.txn;
+    Ok(frame
+        .rollback_only
+        .load(std::sync::atomic::Ordering::Acquire)
+        || frame.failure().is_some()
+        || txn.rollback_only.load(std::sync::atomic::Ordering::Acquire)
+        || txn.aborted.load(std::sync::atomic::Ordering::Acquire))
+}

@@ -56,11 +56,10 @@ pub enum Error {
     #[error("transaction {0} has already ended")]
     TransactionClosed(String),
 
-    /// The transaction was marked rollback-only (an inner `propagation = "join"` frame
-    /// failed), so it was rolled back instead of committed.
-    #[error(
-        "transaction was marked rollback-only by a failed inner frame and has been rolled back"
-    )]
+    /// The frame was marked rollback-only — by [`set_rollback_only`](crate::set_rollback_only),
+    /// or, for an outermost transaction, by a failed `propagation = "join"` block — so it
+    /// was rolled back instead of committed although its body returned `Ok`.
+    #[error("the frame was marked rollback-only and has been rolled back")]
     RollbackOnly,
 
     /// A user statement tried what belongs to the library: transaction control (`BEGIN`,

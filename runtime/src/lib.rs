@@ -66,10 +66,10 @@ pub mod __private;
 pub use atomic::{atomic, Atomic, Isolation, Propagation};
 pub use backend::sqlite::conn::Begin;
 pub use backend::sqlite::open::DatabaseBuilder;
-pub use context::current;
+pub use context::{current, is_rollback_only, set_rollback_only};
 pub use database::{AsDatabase, Database};
 pub use error::{Error, Result};
-pub use hooks::on_commit;
+pub use hooks::{on_commit, on_rollback};
 pub use task::{spawn, spawn_local, TaskGroup};
 pub use tx::Tx;
 #[doc(hidden)]

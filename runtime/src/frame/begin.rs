@@ -74,6 +74,7 @@ impl FrameGuard {
                 holder: Mutex::new(None),
                 closed: AtomicBool::new(false),
                 failed: OnceLock::new(),
+                rollback_only: AtomicBool::new(false),
                 hooks: Hooks::default(),
             }),
             hold: Some(Hold::Root(hold)),

@@ -19,7 +19,7 @@ use tokio::sync::OwnedMutexGuard;
 use super::{Frame, FrameGuard, Hold};
 use crate::backend::{EndAction, Session};
 use crate::error::{Error, Result};
-use crate::hooks::Committed;
+use crate::hooks::{self, AfterEnd};
 
 /// How a frame ends.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -138,6 +138,7 @@ impl Ending {
             && txn.db.inner.sqlite().commit_off_thread
             && !txn.rollback_only.load(Ordering::Acquire)
             && !txn.aborted.load(Ordering::Acquire)
+            && !self.frame.rollback_only.load(Ordering::Acquire)
             && self.frame.failure().is_none()
     }
 
@@ -151,7 +152,7 @@ impl Ending {
         self,
         own_turn: OwnedMutexGuard<()>,
         outcome: Outcome,
-    ) -> (Result<()>, Option<Committed>) {
+    ) -> (Result<()>, Option<AfterEnd>) {
         let (action, then) = self.decide(outcome);
         let result = match &self.frame.txn.session {
             Session::Sqlite(conn) => conn.lock().end_frame(&self.frame, action),
@@ -166,7 +167,7 @@ impl Ending {
         self,
         own_turn: OwnedMutexGuard<()>,
         outcome: Outcome,
-    ) -> (Result<()>, Option<Committed>) {
+    ) -> (Result<()>, Option<AfterEnd>) {
         let conn = self.frame.txn.session.sqlite();
         let (action, then) = self.decide(outcome);
         let result = conn.lock().end_frame(&self.frame, action);
@@ -202,6 +203,9 @@ impl Ending {
             Outcome::Commit if frame.depth == 0 && txn.rollback_only.load(Ordering::Acquire) => {
                 (EndAction::Undo, Err(Error::RollbackOnly))
             }
+            Outcome::Commit if frame.rollback_only.load(Ordering::Acquire) => {
+                (EndAction::Undo, Err(Error::RollbackOnly))
+            }
             Outcome::Commit => (EndAction::Keep, Ok(())),
         }
     }
@@ -213,7 +217,7 @@ impl Ending {
         own_turn: OwnedMutexGuard<()>,
         outcome: Outcome,
         result: Result<()>,
-    ) -> (Result<()>, Option<Committed>) {
+    ) -> (Result<()>, Option<AfterEnd>) {
         let frame = self.frame.clone();
         if let Err(err) = &result {
             // A COMMIT refused with a transient error (PostgreSQL's 40001 at commit) lets
@@ -231,10 +235,10 @@ impl Ending {
                 parent.hooks.extend(hooks);
                 None
             }
-            (None, true) if !hooks.is_empty() => Some(Committed::new(hooks, frame.id)),
-            (None, true) => None,
-            // Rolled back: the hooks of this frame and its released children are dropped.
-            (_, false) => None,
+            (None, true) => AfterEnd::of(hooks, frame.id, hooks::Outcome::Commit),
+            // Rolled back: the `on_rollback` hooks of this frame and of its released
+            // children run; their `on_commit` hooks are dropped.
+            (_, false) => AfterEnd::of(hooks, frame.id, hooks::Outcome::Rollback),
         };
         drop(self.hold.take());
         (result, to_run)

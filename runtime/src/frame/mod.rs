@@ -78,6 +78,8 @@ pub(crate) struct Frame {
     /// rolls back, so on every backend the frame refuses further statements and savepoints
     /// and rolls back when it ends.
     failed: OnceLock<String>,
+    /// `set_rollback_only()` was called in this frame: it rolls back when it ends.
+    pub(crate) rollback_only: AtomicBool,
     pub(crate) hooks: Hooks,
 }
 
@@ -319,6 +321,7 @@ impl FrameGuard {
                 holder: Mutex::new(None),
                 closed: AtomicBool::new(false),
                 failed: OnceLock::new(),
+                rollback_only: AtomicBool::new(false),
                 hooks: Hooks::default(),
             }),
             hold: Some(Hold::ParentTurn(parent_turn)),
