@@ -192,6 +192,5 @@ pub fn is_rollback_only() -> Result<bool> {
         .rollback_only
         .load(std::sync::atomic::Ordering::Acquire)
         || frame.failure().is_some()
-        || txn.rollback_only.load(std::sync::atomic::Ordering::Acquire)
         || txn.aborted.load(std::sync::atomic::Ordering::Acquire))
 }

@@ -57,8 +57,8 @@ pub enum Error {
     TransactionClosed(String),
 
     /// The frame was marked rollback-only — by [`set_rollback_only`](crate::set_rollback_only),
-    /// or, for an outermost transaction, by a failed `propagation = "join"` block — so it
-    /// was rolled back instead of committed although its body returned `Ok`.
+    /// or by a `propagation = "join"` block joined to it that failed — so it was rolled back
+    /// instead of committed (or released) although its body returned `Ok`.
     #[error("the frame was marked rollback-only and has been rolled back")]
     RollbackOnly,
 

@@ -198,3 +198,51 @@ async fn outside_a_transaction_there_is_nothing_to_mark() {
     assert!(matches!(on_rollback(|| ()), Err(Error::NoTransaction)));
     let _ = current();
 }
+
+/// A failed `join` block dooms the frame it joined — here a savepoint — not the whole
+/// transaction: that frame refuses further statements, rolls back at its end and reports
+/// `RollbackOnly`; its caller handles that and the rest of the transaction commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_joined_block_dooms_only_the_frame_it_joined() {
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        Atomic::new()
+            .db(test.db.clone())
+            .run(async {
+                insert("outer").await?;
+                let savepoint = atomic(async {
+                    insert("in_savepoint").await?;
+                    let joined = Atomic::new()
+                        .propagation(Propagation::Join)
+                        .run(async {
+                            insert("joined").await?;
+                            Err::<(), _>(Error::Unsupported("the joined block fails".into()))
+                        })
+                        .await;
+                    assert!(joined.is_err());
+                    assert!(is_rollback_only()?);
+                    let refused = insert("refused").await;
+                    assert!(
+                        matches!(&refused, Err(Error::FrameFailed { cause, .. }) if cause.contains("joined")),
+                        "{kind:?}: {refused:?}"
+                    );
+                    Ok::<_, Error>(())
+                })
+                .await;
+                assert!(matches!(savepoint, Err(Error::RollbackOnly)), "{kind:?}: {savepoint:?}");
+                assert!(!is_rollback_only()?, "the outer frame is not doomed");
+                insert("after").await
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        assert_eq!(
+            test.kv().await,
+            table([("after", 1), ("outer", 1)]),
+            "{kind:?}"
+        );
+        if let Some(raw) = test.raw_kv() {
+            assert_eq!(raw, table([("after", 1), ("outer", 1)]), "{kind:?}");
+        }
+        test.assert_healthy().await;
+    }
+}

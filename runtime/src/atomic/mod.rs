@@ -29,8 +29,11 @@ pub enum Propagation {
     /// A savepoint inside a transaction; a new transaction outside one (the default).
     #[default]
     Nested,
-    /// Run in the enclosing frame without a savepoint; an `Err` marks the whole transaction
-    /// rollback-only. Outside a transaction: begins one.
+    /// Run in the enclosing frame without a savepoint. A failure (an `Err`, a panic, a
+    /// cancellation, a timeout) marks that frame rollback-only: it refuses further
+    /// statements, rolls back when it ends and reports [`Error::RollbackOnly`] — a savepoint
+    /// around it contains the failure, the rest of the transaction goes on. Outside a
+    /// transaction: begins one.
     Join,
     /// Like `Nested`, but outside a transaction fails with [`Error::NoTransaction`].
     Mandatory,
@@ -423,7 +426,7 @@ impl<F: Future> Future for GrowStack<F> {
     }
 }
 
-/// Marks the transaction of a joined frame rollback-only unless disarmed: covers `Err`,
+/// Marks the frame a block joined rollback-only unless disarmed: covers `Err`,
 /// timeout, panic and cancellation alike.
 struct DoomOnDrop(Option<Arc<Frame>>);
 
@@ -436,7 +439,13 @@ impl DoomOnDrop {
 impl Drop for DoomOnDrop {
     fn drop(&mut self) {
         if let Some(frame) = self.0.take() {
-            frame.txn.rollback_only.store(true, Ordering::Release);
+            // The joined block's work is part of the frame it joined and cannot be undone
+            // alone: that frame — not the whole transaction — rolls back when it ends, and
+            // refuses statements until then (as PostgreSQL would after a failed statement).
+            frame.rollback_only.store(true, Ordering::Release);
+            frame.fail(format!(
+                "a block joined to {frame} failed, panicked, was cancelled or timed out"
+            ));
         }
     }
 }

@@ -55,7 +55,6 @@ impl FrameGuard {
             session,
             on_writer: hold.on_writer(),
             on_reader: hold.on_reader(),
-            rollback_only: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
             last_transient: AtomicBool::new(false),
         });

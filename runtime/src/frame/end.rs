@@ -136,7 +136,6 @@ impl Ending {
         self.frame.depth == 0
             && txn.on_writer
             && txn.db.inner.sqlite().commit_off_thread
-            && !txn.rollback_only.load(Ordering::Acquire)
             && !txn.aborted.load(Ordering::Acquire)
             && !self.frame.rollback_only.load(Ordering::Acquire)
             && self.frame.failure().is_none()
@@ -195,17 +194,15 @@ impl Ending {
         }
         match outcome {
             Outcome::Rollback => (EndAction::Undo, Ok(())),
+            // Marked by `set_rollback_only` or a failed joined block.
+            Outcome::Commit if frame.rollback_only.load(Ordering::Acquire) => {
+                (EndAction::Undo, Err(Error::RollbackOnly))
+            }
             // A statement the database rejected failed the frame: never report `Ok` for it.
             Outcome::Commit if frame.failure().is_some() => (
                 EndAction::Undo,
                 Err(frame.failure().expect("checked just above")),
             ),
-            Outcome::Commit if frame.depth == 0 && txn.rollback_only.load(Ordering::Acquire) => {
-                (EndAction::Undo, Err(Error::RollbackOnly))
-            }
-            Outcome::Commit if frame.rollback_only.load(Ordering::Acquire) => {
-                (EndAction::Undo, Err(Error::RollbackOnly))
-            }
             Outcome::Commit => (EndAction::Keep, Ok(())),
         }
     }

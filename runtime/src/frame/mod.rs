@@ -44,8 +44,6 @@ pub(crate) struct Txn {
     pub(crate) on_writer: bool,
     /// The transaction runs on a reader connection (and holds one of the readers).
     pub(crate) on_reader: bool,
-    /// Set by a failed `propagation = "join"` frame: the root rolls back instead of committing.
-    pub(crate) rollback_only: AtomicBool,
     /// SQLite ended the transaction by itself (e.g. after `SQLITE_FULL`), a rollback failed,
     /// or the transaction was abandoned (its connection handed back): nothing more may run in
     /// it, or it would run outside the transaction.
@@ -78,7 +76,8 @@ pub(crate) struct Frame {
     /// rolls back, so on every backend the frame refuses further statements and savepoints
     /// and rolls back when it ends.
     failed: OnceLock<String>,
-    /// `set_rollback_only()` was called in this frame: it rolls back when it ends.
+    /// `set_rollback_only()` was called in this frame, or a block joined to it failed: it
+    /// rolls back when it ends.
     pub(crate) rollback_only: AtomicBool,
     pub(crate) hooks: Hooks,
 }

@@ -475,7 +475,7 @@ async fn run_cancel_case(
     extras: &Extras,
     report: &mut CaseReport,
 ) -> Result<(), String> {
-    let ctx = Ctx::root(case);
+    let ctx = Ctx::root(case, &root);
     let violations = ctx.violations.clone();
     let root = Arc::new(root);
     let full = full_rows(case, &root);

@@ -101,7 +101,7 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
     let doomed_runtime = builder.enable_all().build().unwrap();
     let test = doomed_runtime.block_on(TestDb::with_builder(Kind::File, flavour.builder()));
 
-    let ctx = Ctx::root(case);
+    let ctx = Ctx::root(case, &root);
     let violations = ctx.violations.clone();
     let root = Arc::new(root);
     let full = full_rows(case, &root);
