@@ -60,6 +60,15 @@ impl Hooks {
             .unwrap_or_default()
     }
 
+    /// Takes the `on_commit` hooks registered so far out of the frame (a test transaction
+    /// captures them instead of running them).
+    pub(crate) fn take_commit(&self) -> Vec<Hook> {
+        match &mut *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(lists) => std::mem::take(&mut lists.commit),
+            None => Vec::new(),
+        }
+    }
+
     /// A child was released into this frame: its hooks now belong here.
     pub(crate) fn extend(&self, hooks: HookLists) {
         if hooks.is_empty() {

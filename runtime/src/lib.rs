@@ -56,6 +56,7 @@ mod error;
 mod frame;
 mod hooks;
 mod task;
+mod testing;
 mod tx;
 mod value;
 mod wait;
@@ -71,6 +72,7 @@ pub use database::{AsDatabase, Database};
 pub use error::{Error, Result};
 pub use hooks::{on_commit, on_rollback};
 pub use task::{spawn, spawn_local, TaskGroup};
+pub use testing::{test_transaction, TestOutcome};
 pub use tx::Tx;
 #[doc(hidden)]
 pub use value::ParamVisitor;
