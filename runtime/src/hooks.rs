@@ -170,6 +170,23 @@ pub fn on_commit(hook: impl FnOnce() + Send + 'static) -> Result<()> {
     register(Box::new(hook), Outcome::Commit)
 }
 
+/// Registers `work` to be spawned as a task of its own once the outermost transaction of the
+/// current task has committed: the async form of [`on_commit`], for hooks that await
+/// (sending a message, calling a service).
+///
+/// The future is spawned on the runtime it was registered on, right after the commit; the
+/// committing task does not wait for it, and a panic in it is that task's (it never reaches
+/// the committing task, and never undoes the commit). Like `on_commit`, it is dropped
+/// without running if the registering frame or any frame around it rolls back.
+///
+/// Fails like [`on_commit`]; also with [`Error::NoTransaction`] outside a tokio runtime.
+pub fn on_commit_async(work: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoTransaction)?;
+    on_commit(move || {
+        runtime.spawn(work);
+    })
+}
+
 /// Registers `hook` to run once the work of the current frame has been rolled back: after
 /// the frame itself rolls back (its body failed or panicked, it was cancelled or timed out,
 /// it was marked rollback-only), or, once it has been released into its parent, after the

@@ -70,7 +70,7 @@ pub use backend::sqlite::open::DatabaseBuilder;
 pub use context::{current, is_rollback_only, set_rollback_only};
 pub use database::{AsDatabase, Database};
 pub use error::{Error, Result};
-pub use hooks::{on_commit, on_rollback};
+pub use hooks::{on_commit, on_commit_async, on_rollback};
 pub use task::{spawn, spawn_local, TaskGroup};
 pub use testing::{test_transaction, TestOutcome};
 pub use tx::Tx;

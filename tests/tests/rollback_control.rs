@@ -246,3 +246,47 @@ async fn a_failed_joined_block_dooms_only_the_frame_it_joined() {
         test.assert_healthy().await;
     }
 }
+
+/// `on_commit_async`: spawned after the outermost commit, never after a rollback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_commit_hooks_are_spawned_after_the_commit_only() {
+    for kind in KINDS {
+        let test = TestDb::new(kind).await;
+        let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel();
+        let tx = sent_tx.clone();
+        Atomic::new()
+            .db(test.db.clone())
+            .run(async move {
+                insert("a").await?;
+                atomic(async move {
+                    transactional::on_commit_async(async move {
+                        tokio::task::yield_now().await;
+                        let _ = tx.send("committed");
+                    })
+                })
+                .await
+            })
+            .await
+            .unwrap();
+        let tx = sent_tx.clone();
+        let rolled_back = Atomic::new()
+            .db(test.db.clone())
+            .run(async move {
+                transactional::on_commit_async(async move {
+                    let _ = tx.send("rolled back");
+                })?;
+                Err::<(), _>(Error::Unsupported("fails".into()))
+            })
+            .await;
+        assert!(rolled_back.is_err());
+        drop(sent_tx);
+        let mut seen = Vec::new();
+        while let Ok(Some(what)) =
+            tokio::time::timeout(Duration::from_secs(2), sent_rx.recv()).await
+        {
+            seen.push(what);
+        }
+        assert_eq!(seen, ["committed"], "{kind:?}");
+        test.assert_healthy().await;
+    }
+}
