@@ -178,6 +178,10 @@ async fn run(args: &Args) -> Result<Summary, Box<dyn std::error::Error>> {
         "µs per nested tx",
         micros_per(elapsed, ops)
     );
+    println!("\n   the database's counters (Database::stats):");
+    for line in db.stats().to_string().lines() {
+        println!("   {line}");
+    }
     Ok(Summary {
         naive,
         failures,

@@ -119,6 +119,7 @@ fn check_chain(frame: &Frame, current: &Arc<Frame>) -> Result<()> {
     loop {
         if let Some(parent) = &below.parent {
             if std::ptr::eq(&**parent, frame) {
+                frame.txn.db.inner.stats.deadlock();
                 return Err(Error::Deadlock(format!(
                     "a task whose current frame is {current} used a handle to {frame}, whose \
                      turn is held by {below} until that task's own frame ends; use \

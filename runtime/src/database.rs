@@ -26,6 +26,8 @@ pub(crate) struct DbInner {
     label: String,
     /// How long a statement or savepoint waits for its frame's turn.
     pub(crate) turn_wait: Duration,
+    /// What `Database::stats` reports.
+    pub(crate) stats: crate::stats::Counters,
     engine: Engine,
 }
 
@@ -54,6 +56,7 @@ impl Database {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 label,
                 turn_wait,
+                stats: crate::stats::Counters::default(),
                 engine,
             }),
         }
@@ -98,6 +101,25 @@ impl Database {
     /// The process default set by [`Database::set_default`], if any.
     pub fn default_database() -> Option<Database> {
         DEFAULT.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Counters of what this database's frames did and are waiting for: commits,
+    /// rollbacks, savepoints, retries, contended and timed-out waits, deadlocks reported,
+    /// the frames waiting now and the longest current wait, and a histogram of wait times.
+    /// Cheap: a snapshot of atomic counters.
+    ///
+    /// ```
+    /// # async fn demo() -> transactional::Result<()> {
+    /// let db = transactional::Database::open_in_memory().await?;
+    /// transactional::Atomic::new().db(db.clone()).run(async { Ok::<_, transactional::Error>(()) }).await?;
+    /// let stats = db.stats();
+    /// assert_eq!(stats.transactions_committed, 1);
+    /// println!("{stats}");
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn stats(&self) -> crate::stats::Stats {
+        self.inner.stats.snapshot()
     }
 
     /// The file path this database was opened with, or `:memory:`.

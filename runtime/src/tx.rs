@@ -294,6 +294,9 @@ impl Tx {
         let session = pg.clone();
         let task = tokio::spawn(async move {
             let result = work.await.map_err(|e| session.explain(e));
+            if matches!(result, Err(Error::Deadlock(_))) {
+                frame.txn.db.inner.stats.deadlock();
+            }
             if let Err(err) = &result {
                 frame.note_failure(err);
                 if matches!(err, Error::Postgres(e) if e.connection_lost()) {

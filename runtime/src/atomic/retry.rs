@@ -74,6 +74,7 @@ impl Atomic {
                 return outcome;
             }
             attempt += 1;
+            db.inner.stats.retried();
             tracing::debug!(
                 attempt,
                 db = db.label(),

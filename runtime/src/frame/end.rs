@@ -106,6 +106,12 @@ fn wait_for_children(
     let wait = frame.turn.clone().lock_owned();
     let frame = frame.clone();
     Box::pin(async move {
+        let _waiting = frame
+            .txn
+            .db
+            .inner
+            .stats
+            .waiting(crate::stats::WaitKind::Turn);
         let turn_wait = Instant::now() + frame.txn.db.inner.turn_wait;
         let timeout_first = deadline.is_some_and(|d| d.at <= turn_wait);
         let until = match deadline {
@@ -224,6 +230,12 @@ impl Ending {
             }
         }
         let committed = outcome == Outcome::Commit && result.is_ok();
+        frame
+            .txn
+            .db
+            .inner
+            .stats
+            .frame_ended(frame.depth == 0, committed);
         let hooks = frame.hooks.close();
         drop(own_turn);
         let to_run = match (&frame.parent, committed) {

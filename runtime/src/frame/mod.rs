@@ -34,6 +34,7 @@ use crate::backend::{RootHold, Session};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::hooks::Hooks;
+use crate::stats::WaitKind;
 
 /// One open transaction: what its frames share.
 pub(crate) struct Txn {
@@ -150,6 +151,7 @@ impl Frame {
     #[inline(never)]
     fn wait_for_turn(&self) -> BoxFuture<'_, Result<tokio::sync::MutexGuard<'_, ()>>> {
         Box::pin(async move {
+            let _waiting = self.txn.db.inner.stats.waiting(WaitKind::Turn);
             crate::wait::within(self.txn.db.inner.turn_wait, self.turn.lock())
                 .await
                 .map_err(|_| self.waited_too_long())
@@ -159,6 +161,7 @@ impl Frame {
     #[inline(never)]
     fn wait_for_owned_turn(self: &Arc<Self>) -> BoxFuture<'_, Result<OwnedMutexGuard<()>>> {
         Box::pin(async move {
+            let _waiting = self.txn.db.inner.stats.waiting(WaitKind::Turn);
             let wait = self.turn.clone().lock_owned();
             crate::wait::within(self.txn.db.inner.turn_wait, wait)
                 .await
@@ -167,6 +170,7 @@ impl Frame {
     }
 
     pub(super) fn waited_too_long(&self) -> Error {
+        self.txn.db.inner.stats.timed_out();
         let holder = *self.holder.lock().unwrap_or_else(|p| p.into_inner());
         let holder = match holder {
             Some(h) => {

@@ -77,7 +77,12 @@ impl PgDb {
         db: &Database,
         spec: BeginSpec,
     ) -> Result<(Arc<PgSession>, PgHold)> {
+        let waiting = self
+            .pool
+            .is_full()
+            .then(|| db.inner.stats.waiting(crate::stats::WaitKind::Begin));
         let object = self.pool.get().await.map_err(|e| self.pool_error(db, e))?;
+        drop(waiting);
         self.holders
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -116,6 +121,7 @@ impl PgDb {
     fn pool_error(&self, db: &Database, err: PoolError) -> Error {
         match err {
             PoolError::Exhausted { size, wait } => {
+                db.inner.stats.timed_out();
                 let holders = self.holders.lock().unwrap_or_else(|p| p.into_inner());
                 let mut held_by: Vec<String> = holders
                     .iter()

@@ -263,6 +263,12 @@ impl PgPool {
         })
     }
 
+    /// Every connection is in use: a transaction asking now has to wait.
+    pub(crate) fn is_full(&self) -> bool {
+        let status = self.pool.status();
+        status.available == 0 && status.size >= status.max_size
+    }
+
     #[cfg(test)]
     pub(crate) fn status(&self) -> deadpool_postgres::Status {
         self.pool.status()

@@ -71,6 +71,7 @@ pub(crate) fn check_no_self_wait(db: &Database, read_only: bool, current: &Curre
     let held = on_db().filter(|f| f.txn.on_reader).count();
     let readers = db.reader_count();
     if held >= readers {
+        db.inner.stats.deadlock();
         return Err(Error::Deadlock(format!(
             "a read-only transaction on {} inside {} needs a reader connection, and this \
              task's own transactions hold all {readers} of them: it would wait for itself. \

@@ -61,22 +61,28 @@ impl Database {
             .expect("only databases with readers lease them");
         let permit = match pool.available.clone().try_acquire_owned() {
             Ok(permit) => permit,
-            Err(_) => crate::wait::within(
-                self.inner.sqlite().reader_wait,
-                pool.available.clone().acquire_owned(),
-            )
-            .await
-            .map_err(|_| Error::Busy {
-                detail: format!(
-                    "waited {:?} (`reader_wait`) for one of the {} reader connections of \
-                             {}, all held by read-only transactions that have not ended",
+            Err(_) => {
+                let _waiting = self.inner.stats.waiting(crate::stats::WaitKind::Begin);
+                crate::wait::within(
                     self.inner.sqlite().reader_wait,
-                    pool.count,
-                    self.label()
-                ),
-                source: None,
-            })?
-            .expect("the reader semaphore is never closed"),
+                    pool.available.clone().acquire_owned(),
+                )
+                .await
+                .map_err(|_| {
+                    self.inner.stats.timed_out();
+                    Error::Busy {
+                        detail: format!(
+                            "waited {:?} (`reader_wait`) for one of the {} reader connections \
+                             of {}, all held by read-only transactions that have not ended",
+                            self.inner.sqlite().reader_wait,
+                            pool.count,
+                            self.label()
+                        ),
+                        source: None,
+                    }
+                })?
+                .expect("the reader semaphore is never closed")
+            }
         };
         let conn = pool
             .idle

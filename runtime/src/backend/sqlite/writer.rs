@@ -14,6 +14,7 @@ use super::WriterHolder;
 use crate::backend::sqlite::conn::Conn;
 use crate::database::Database;
 use crate::error::{Error, Result};
+use crate::stats::WaitKind;
 
 /// The write lock of a database, held by one outermost write transaction.
 pub(crate) struct WriterHold {
@@ -47,9 +48,12 @@ pub(crate) async fn acquire(
     let lock = db.inner.sqlite().writer_lock.clone();
     let guard = match lock.clone().try_lock_owned() {
         Ok(guard) => guard,
-        Err(_) => crate::wait::within(db.inner.sqlite().writer_wait, lock.lock_owned())
-            .await
-            .map_err(|_| waited_too_long(db))?,
+        Err(_) => {
+            let _waiting = db.inner.stats.waiting(WaitKind::Begin);
+            crate::wait::within(db.inner.sqlite().writer_wait, lock.lock_owned())
+                .await
+                .map_err(|_| waited_too_long(db))?
+        }
     };
     *db.inner
         .sqlite()
@@ -67,6 +71,7 @@ pub(crate) async fn acquire(
 }
 
 fn waited_too_long(db: &Database) -> Error {
+    db.inner.stats.timed_out();
     let holder = *db
         .inner
         .sqlite()
