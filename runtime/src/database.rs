@@ -28,6 +28,8 @@ pub(crate) struct DbInner {
     pub(crate) turn_wait: Duration,
     /// What `Database::stats` reports.
     pub(crate) stats: crate::stats::Counters,
+    /// The open outermost transactions, for `Database::activity`.
+    pub(crate) roots: crate::activity::Roots,
     engine: Engine,
 }
 
@@ -57,6 +59,7 @@ impl Database {
                 label,
                 turn_wait,
                 stats: crate::stats::Counters::default(),
+                roots: crate::activity::Roots::default(),
                 engine,
             }),
         }
@@ -120,6 +123,30 @@ impl Database {
     /// ```
     pub fn stats(&self) -> crate::stats::Stats {
         self.inner.stats.snapshot()
+    }
+
+    /// What every open transaction of this database is doing right now: a tree of its open
+    /// frames — id, name, depth, where it was opened, how long it has been open, statements
+    /// run, tasks waiting for its turn, and the savepoint holding it. `Display` renders it
+    /// as an indented tree for a log; the `bank` example serves it at
+    /// `GET /debug/transactions`.
+    ///
+    /// ```
+    /// # async fn demo() -> transactional::Result<()> {
+    /// let db = transactional::Database::open_in_memory().await?;
+    /// let seen = db.clone();
+    /// transactional::Atomic::new().db(db.clone()).name("report").run(async move {
+    ///     let activity = seen.activity();
+    ///     assert_eq!(activity.transactions[0].name, Some("report"));
+    ///     println!("{activity}"); // transaction #1 `report` opened at src/main.rs:5, open 12µs, 0 statements
+    ///     Ok::<_, transactional::Error>(())
+    /// }).await?;
+    /// assert!(db.activity().transactions.is_empty());
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn activity(&self) -> crate::activity::Activity {
+        self.inner.roots.snapshot()
     }
 
     /// The file path this database was opened with, or `:memory:`.

@@ -48,6 +48,7 @@
     rust_2018_idioms
 )]
 
+mod activity;
 mod atomic;
 mod backend;
 mod context;
@@ -65,6 +66,7 @@ mod wait;
 #[doc(hidden)]
 pub mod __private;
 
+pub use activity::{Activity, FrameActivity};
 pub use atomic::{atomic, Atomic, Isolation, Propagation};
 pub use backend::sqlite::conn::Begin;
 pub use backend::sqlite::open::DatabaseBuilder;

@@ -1,6 +1,7 @@
 //! `Tx`: the statement API of a frame, the same on every backend.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rusqlite::Connection;
@@ -260,6 +261,7 @@ impl Tx {
         // faster.
         tokio::task::consume_budget().await;
         let _turn = self.frame.turn().await?;
+        self.frame.statements.fetch_add(1, Ordering::Relaxed);
         let conn = self.frame.txn.session.sqlite();
         let conn = conn.lock();
         let result = work(&conn).map_err(|e| self.explain(&conn, e));
@@ -289,6 +291,7 @@ impl Tx {
             unreachable!("on_postgres is called for PostgreSQL sessions")
         };
         let turn = self.frame.owned_turn().await?;
+        self.frame.statements.fetch_add(1, Ordering::Relaxed);
         let frame = self.frame.clone();
         let work = statement(pg.clone());
         let session = pg.clone();

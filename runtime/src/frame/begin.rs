@@ -39,6 +39,10 @@ impl FrameGuard {
             },
         )
         .await?;
+        let spec = FrameSpec {
+            opened_at: Some(opened_at),
+            ..spec
+        };
         Ok(Self::root(id, db, session, hold, spec, outer))
     }
 
@@ -59,7 +63,7 @@ impl FrameGuard {
             last_transient: AtomicBool::new(false),
         });
         let outer = outer.map(|current| current.frame.clone());
-        FrameGuard {
+        let guard = FrameGuard {
             frame: Arc::new(Frame {
                 id,
                 depth: 0,
@@ -72,11 +76,17 @@ impl FrameGuard {
                 turn: Arc::new(tokio::sync::Mutex::new(())),
                 holder: Mutex::new(None),
                 closed: AtomicBool::new(false),
+                opened_at: spec.opened_at,
+                opened: std::time::Instant::now(),
+                statements: std::sync::atomic::AtomicU64::new(0),
+                waiters: std::sync::atomic::AtomicU32::new(0),
                 failed: OnceLock::new(),
                 rollback_only: AtomicBool::new(false),
                 hooks: Hooks::default(),
             }),
             hold: Some(Hold::Root(hold)),
-        }
+        };
+        db.inner.roots.add(guard.frame());
+        guard
     }
 }

@@ -72,6 +72,14 @@ pub(crate) struct Frame {
     /// savepoint and never cleared, to keep savepoints cheap.
     holder: Mutex<Option<Holder>>,
     closed: AtomicBool,
+    /// Where the block was written, when known.
+    pub(crate) opened_at: Option<&'static Location<'static>>,
+    /// When the frame was opened.
+    pub(crate) opened: std::time::Instant,
+    /// Statements run in this frame (for `Database::activity`).
+    pub(crate) statements: AtomicU64,
+    /// Tasks waiting for this frame's turn right now.
+    pub(crate) waiters: std::sync::atomic::AtomicU32,
     /// The first statement the database rejected in this frame (DESIGN §6: a failed
     /// statement fails its frame). PostgreSQL refuses everything after it until the frame
     /// rolls back, so on every backend the frame refuses further statements and savepoints
@@ -84,11 +92,13 @@ pub(crate) struct Frame {
 }
 
 /// Who holds a frame's turn: one of its savepoints.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Holder {
     id: u64,
     name: Option<&'static str>,
     opened_at: Option<&'static Location<'static>>,
+    /// The savepoint itself, for `Database::activity` (it may have ended since).
+    frame: std::sync::Weak<Frame>,
 }
 
 /// What a frame holds while it is open, and gives back when it ends.
@@ -152,6 +162,7 @@ impl Frame {
     fn wait_for_turn(&self) -> BoxFuture<'_, Result<tokio::sync::MutexGuard<'_, ()>>> {
         Box::pin(async move {
             let _waiting = self.txn.db.inner.stats.waiting(WaitKind::Turn);
+            let _queued = Queued::on(self);
             crate::wait::within(self.txn.db.inner.turn_wait, self.turn.lock())
                 .await
                 .map_err(|_| self.waited_too_long())
@@ -162,6 +173,7 @@ impl Frame {
     fn wait_for_owned_turn(self: &Arc<Self>) -> BoxFuture<'_, Result<OwnedMutexGuard<()>>> {
         Box::pin(async move {
             let _waiting = self.txn.db.inner.stats.waiting(WaitKind::Turn);
+            let _queued = Queued::on(self);
             let wait = self.turn.clone().lock_owned();
             crate::wait::within(self.txn.db.inner.turn_wait, wait)
                 .await
@@ -171,7 +183,11 @@ impl Frame {
 
     pub(super) fn waited_too_long(&self) -> Error {
         self.txn.db.inner.stats.timed_out();
-        let holder = *self.holder.lock().unwrap_or_else(|p| p.into_inner());
+        let holder = self
+            .holder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let holder = match holder {
             Some(h) => {
                 let mut s = format!("savepoint #{}", h.id);
@@ -271,6 +287,33 @@ impl Frame {
     }
 }
 
+/// A task queued for a frame's turn, counted in the frame's `waiters` while it waits.
+struct Queued<'a>(&'a Frame);
+
+impl<'a> Queued<'a> {
+    fn on(frame: &'a Frame) -> Self {
+        frame.waiters.fetch_add(1, Ordering::Relaxed);
+        Queued(frame)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Frame {
+    /// The savepoint holding this frame's turn now, if one is open.
+    pub(crate) fn open_child(&self) -> Option<Arc<Frame>> {
+        let holder = self.holder.lock().unwrap_or_else(|p| p.into_inner());
+        holder
+            .as_ref()
+            .and_then(|h| h.frame.upgrade())
+            .filter(|child| !child.is_closed())
+    }
+}
+
 impl fmt::Display for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = if self.depth == 0 {
@@ -323,6 +366,10 @@ impl FrameGuard {
                 turn: Arc::new(tokio::sync::Mutex::new(())),
                 holder: Mutex::new(None),
                 closed: AtomicBool::new(false),
+                opened_at: spec.opened_at,
+                opened: std::time::Instant::now(),
+                statements: AtomicU64::new(0),
+                waiters: std::sync::atomic::AtomicU32::new(0),
                 failed: OnceLock::new(),
                 rollback_only: AtomicBool::new(false),
                 hooks: Hooks::default(),
@@ -358,6 +405,7 @@ impl FrameGuard {
             id,
             name: spec.name,
             opened_at: spec.opened_at,
+            frame: Arc::downgrade(guard.frame()),
         });
         Ok(guard)
     }
