@@ -217,6 +217,35 @@ pub(crate) async fn metrics(State(app): State<App>) -> Json<MetricsView> {
     })
 }
 
+/// `GET /debug/transactions`: what every open transaction is doing now (the tree of
+/// `Database::activity`, one line per frame) and the database's counters
+/// (`Database::stats`) — what an operator reads when the service stalls.
+pub(crate) async fn debug_transactions(State(app): State<App>) -> Json<DebugView> {
+    let activity = app.db.activity();
+    Json(DebugView {
+        open_transactions: activity.transactions.len(),
+        activity: activity.to_string().lines().map(str::to_owned).collect(),
+        stats: app
+            .db
+            .stats()
+            .to_string()
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+/// The body of `GET /debug/transactions`.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct DebugView {
+    /// Outermost transactions open now.
+    pub open_transactions: usize,
+    /// The tree of open frames, one line each (savepoints indented under their parent).
+    pub activity: Vec<String>,
+    /// The database's counters, as lines.
+    pub stats: Vec<String>,
+}
+
 pub(crate) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }

@@ -53,8 +53,8 @@ use tracing::Instrument;
 use transactional::Database;
 
 pub use api::{
-    BatchItemResult, BatchRequest, BatchResponse, MetricsView, NewAccount, TransferRequest,
-    MAX_AMOUNT, MAX_BATCH,
+    BatchItemResult, BatchRequest, BatchResponse, DebugView, MetricsView, NewAccount,
+    TransferRequest, MAX_AMOUNT, MAX_BATCH,
 };
 pub use domain::{migrate, Account, Audit, BankError, Transfer};
 pub use error::{ErrorBody, ErrorDetail};
@@ -93,6 +93,7 @@ pub fn router(db: Database) -> Router {
         .route("/transfers/batch", post(api::transfer_batch))
         .route("/audit", get(api::audit))
         .route("/metrics", get(api::metrics))
+        .route("/debug/transactions", get(api::debug_transactions))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -509,6 +509,20 @@ async fn concurrent_load_keeps_the_money_and_answers_every_request() {
     let (_, body) = exchange(setup.get(format!("{base}/metrics")), "metrics").await;
     let metrics: MetricsView = parse(&body, "metrics");
     assert_eq!(metrics.committed_transfers, tally.committed.len() as u64);
+    // Once the clients are done, no transaction is open, and the counters saw their commits.
+    let (status, body) = exchange(
+        setup.get(format!("{base}/debug/transactions")),
+        "debug transactions",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let debug: bank::DebugView = parse(&body, "debug transactions");
+    assert_eq!(debug.open_transactions, 0, "{debug:?}");
+    assert_eq!(debug.activity, ["no open transactions"]);
+    assert!(
+        debug.stats[0].contains("committed"),
+        "the counters are served: {debug:?}"
+    );
 
     // After shutdown, the file holds exactly the acknowledged transfers, and is intact.
     let (path, _dir) = server.stop().await;
