@@ -83,3 +83,90 @@ fn spans_of(kind: Kind) {
         assert!(line.contains("id="), "{line}");
     }
 }
+
+/// Three levels, two concurrent children each: the tree of spans.
+#[transactional(name = "leaf_frame")]
+async fn leaf(key: String) -> Result<(), Error> {
+    insert(key).await
+}
+
+#[transactional(name = "middle_frame")]
+async fn middle(key: String) -> Result<(), Error> {
+    let (a, b) = tokio::join!(leaf(format!("{key}.0")), leaf(format!("{key}.1")));
+    a.and(b)
+}
+
+#[transactional(db = db, name = "top_frame")]
+async fn top(db: &Database) -> Result<(), Error> {
+    let (a, b) = tokio::join!(middle("0".into()), middle("1".into()));
+    a.and(b)
+}
+
+/// Every BEGIN, SAVEPOINT, RELEASE and COMMIT is a `debug` event with its time, and each
+/// end event sits in the span of its own frame, nested in its parent's spans exactly as
+/// the frames are: the span tree matches the frame tree. The outcome is on the span.
+#[test]
+fn frame_events_sit_in_the_span_tree_of_their_frames() {
+    for kind in KINDS {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_span_events(FmtSpan::CLOSE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let test = TestDb::new(kind).await;
+                top(&test.db).await.unwrap();
+            })
+        });
+        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let field = |line: &str, name: &str| -> Option<u64> {
+            let at = line.rfind(&format!(" {name}="))? + name.len() + 2;
+            line[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        };
+        let mut ends = 0;
+        // The ends of the tree's frames (not of the fixture's own transactions).
+        let tree_ends = out.lines().filter(|l| {
+            (l.contains("frame released") || l.contains("frame committed"))
+                && l.contains("name=\"top_frame\"")
+        });
+        for line in tree_ends {
+            let depth = field(line, "depth").expect("depth on the event");
+            let frame = field(line, "frame").expect("frame on the event");
+            // The event's span context: one `transactional{..}` per enclosing frame.
+            let context = &line[..line.find(": transactional").unwrap_or(line.len())];
+            let spans = context.matches("transactional{").count() as u64;
+            assert_eq!(spans, depth + 1, "{kind:?}: {line}");
+            let innermost = context.rsplit("transactional{").next().unwrap();
+            assert!(
+                innermost.contains(&format!("id={frame} ")),
+                "{kind:?}: {line}"
+            );
+            assert!(line.contains("elapsed_us="), "{line}");
+            ends += 1;
+        }
+        assert_eq!(ends, 1 + 2 + 4, "{kind:?}: one end per frame\n{out}");
+        for sql in ["BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"] {
+            assert!(
+                out.contains(&format!("sql=\"{sql}\"")),
+                "{kind:?}: {sql}\n{out}"
+            );
+        }
+        assert!(
+            out.lines()
+                .any(|l| l.contains("close") && l.contains("outcome=\"released\"")),
+            "{kind:?}: the outcome is recorded on the span\n{out}"
+        );
+    }
+}

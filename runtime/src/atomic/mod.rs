@@ -323,6 +323,7 @@ impl Atomic {
             name = frame.name,
             isolation = ?self.isolation,
             wait_us = tracing::field::Empty,
+            outcome = tracing::field::Empty,
         );
         if let Some(asked) = asked {
             span.record("wait_us", asked.elapsed().as_micros() as u64);
@@ -330,24 +331,29 @@ impl Atomic {
         let body = context::scope(Current::of(frame), body);
         let outcome = AssertUnwindSafe(with_deadline(deadline, body))
             .catch_unwind()
-            .instrument(span)
+            .instrument(span.clone())
             .await;
+        // The end runs in the frame's span too: its event and outcome belong to the frame.
         match outcome {
             Ok(Ok(Ok(value))) => guard
                 .end(Outcome::Commit, deadline)
+                .instrument(span)
                 .await
                 .map(|()| value)
                 .map_err(E::from),
             Ok(Ok(Err(err))) => {
-                log_rollback_failure(guard.end(Outcome::Rollback, None).await);
+                let ended = guard.end(Outcome::Rollback, None).instrument(span).await;
+                log_rollback_failure(ended);
                 Err(err)
             }
             Ok(Err(timeout)) => {
-                log_rollback_failure(guard.end(Outcome::Rollback, None).await);
+                let ended = guard.end(Outcome::Rollback, None).instrument(span).await;
+                log_rollback_failure(ended);
                 Err(E::from(timeout))
             }
             Err(panic) => {
-                log_rollback_failure(guard.end(Outcome::Rollback, None).await);
+                let ended = guard.end(Outcome::Rollback, None).instrument(span).await;
+                log_rollback_failure(ended);
                 resume_unwind(panic)
             }
         }

@@ -23,6 +23,7 @@ impl FrameGuard {
     ) -> Result<FrameGuard> {
         let id = next_frame_id();
         let opened_at = spec.opened_at.unwrap_or(std::panic::Location::caller());
+        let started = tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now);
         let inside_same_db = outer
             .and_then(|current| crate::context::innermost_on(current, db))
             .map(|enclosing| enclosing.frame.to_string());
@@ -43,7 +44,11 @@ impl FrameGuard {
             opened_at: Some(opened_at),
             ..spec
         };
-        Ok(Self::root(id, db, session, hold, spec, outer))
+        let guard = Self::root(id, db, session, hold, spec, outer);
+        if let Some(started) = started {
+            super::traced_open(guard.frame(), "BEGIN", started);
+        }
+        Ok(guard)
     }
 
     fn root(

@@ -58,27 +58,28 @@ impl FrameGuard {
             // `self` drops on a timeout: `Drop` rolls back once the children have ended.
             Err(_) => wait_for_children(&self.frame, deadline).await?,
         };
+        let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+        let traced = started.map(|started| (self.frame.clone(), started));
         let ending = Ending {
             frame: self.frame.clone(),
             hold: self.hold.take(),
         };
-        if outcome == Outcome::Commit && ending.commits_off_thread() {
+        let (result, hooks) = match &ending.frame.txn.session {
             // On a database whose commits fsync (`synchronous = FULL`), the COMMIT runs on a
             // blocking thread so that the fsync does not stall the executor. The `Ending`
             // goes with it: the writer stays owned until the COMMIT has run, even if this
             // future is dropped meanwhile, and the hooks of a commit run wherever it ends.
-            let commit = tokio::task::spawn_blocking(move || ending.finish_now(own_turn, outcome));
-            return match commit.await {
-                Ok((result, hooks)) => {
-                    if let Some(hooks) = hooks {
-                        hooks.run();
-                    }
-                    result
+            Session::Sqlite(_) if outcome == Outcome::Commit && ending.commits_off_thread() => {
+                let commit =
+                    tokio::task::spawn_blocking(move || ending.finish_now(own_turn, outcome));
+                match commit.await {
+                    Ok(done) => done,
+                    Err(e) => (
+                        Err(Error::background("the COMMIT on a blocking thread", e)),
+                        None,
+                    ),
                 }
-                Err(e) => Err(Error::background("the COMMIT on a blocking thread", e)),
-            };
-        }
-        let (result, hooks) = match &ending.frame.txn.session {
+            }
             Session::Sqlite(_) => ending.finish_now(own_turn, outcome),
             // The end runs in a task of its own: once it has started, dropping this future
             // cannot cut a RELEASE or COMMIT short, and the outcome is what the server did.
@@ -88,11 +89,37 @@ impl FrameGuard {
                 Err(e) => (Err(Error::background("ending a frame", e)), None),
             },
         };
+        if let Some((frame, started)) = traced {
+            traced_end(&frame, outcome, &result, started);
+        }
         if let Some(hooks) = hooks {
             hooks.run();
         }
         result
     }
+}
+
+/// The `debug` event of a frame's end, with the statement that ended it and how long that
+/// took; the outcome is also recorded on the frame's span (`outcome`).
+#[cold]
+#[inline(never)]
+fn traced_end(frame: &Frame, outcome: Outcome, result: &Result<()>, started: Instant) {
+    let committed = outcome == Outcome::Commit && result.is_ok();
+    let (sql, ended) = match (frame.depth, committed) {
+        (0, true) => ("COMMIT", "committed"),
+        (0, false) => ("ROLLBACK", "rolled back"),
+        (_, true) => ("RELEASE", "released"),
+        (_, false) => ("ROLLBACK TO", "rolled back"),
+    };
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    tracing::debug!(
+        frame = frame.id,
+        depth = frame.depth,
+        sql,
+        elapsed_us,
+        "frame {ended}"
+    );
+    tracing::Span::current().record("outcome", ended);
 }
 
 /// Waits for the frame's own turn: for its children to end. Bounded like every turn wait

@@ -287,6 +287,20 @@ impl Frame {
     }
 }
 
+/// The `debug` event of a frame's opening, with its statement and how long it took.
+#[cold]
+#[inline(never)]
+pub(crate) fn traced_open(frame: &Frame, sql: &'static str, started: std::time::Instant) {
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    tracing::debug!(
+        frame = frame.id,
+        depth = frame.depth,
+        sql,
+        elapsed_us,
+        "frame opened"
+    );
+}
+
 /// A task queued for a frame's turn, counted in the frame's `waiters` while it waits.
 struct Queued<'a>(&'a Frame);
 
@@ -350,6 +364,7 @@ impl FrameGuard {
         spec: FrameSpec,
     ) -> Result<FrameGuard> {
         let parent_turn = parent.owned_turn().await?;
+        let started = tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now);
         let depth = parent.depth + 1;
         let read_only = spec.read_only || read_only;
         let id = next_frame_id();
@@ -400,6 +415,9 @@ impl FrameGuard {
             let mut guard = guard;
             guard.disarm();
             return Err(err);
+        }
+        if let Some(started) = started {
+            traced_open(guard.frame(), "SAVEPOINT", started);
         }
         *parent.holder.lock().unwrap_or_else(|p| p.into_inner()) = Some(Holder {
             id,
