@@ -49,7 +49,12 @@ impl FrameGuard {
     /// that is rollback-only rolls back and reports [`Error::RollbackOnly`]; a failed COMMIT
     /// or RELEASE rolls the frame back and reports the failure. The wait for the children
     /// ends at `deadline` with [`Error::Timeout`] (the frame then rolls back).
-    pub(crate) async fn end(mut self, outcome: Outcome, deadline: Option<Deadline>) -> Result<()> {
+    pub(crate) async fn end(
+        mut self,
+        outcome: Outcome,
+        deadline: Option<Deadline>,
+        span: &tracing::Span,
+    ) -> Result<()> {
         // Waiting for our own turn is waiting for our children. If this future is dropped
         // here, `Drop` takes over and rolls back.
         // Uncontended (no child left), without `.await`, like `Frame::turn`.
@@ -90,7 +95,8 @@ impl FrameGuard {
             },
         };
         if let Some((frame, started)) = traced {
-            traced_end(&frame, outcome, &result, started);
+            span.in_scope(|| traced_end(&frame, outcome, &result, started));
+            span.record("outcome", ended_word(frame.depth, outcome, &result));
         }
         if let Some(hooks) = hooks {
             hooks.run();
@@ -105,12 +111,13 @@ impl FrameGuard {
 #[inline(never)]
 fn traced_end(frame: &Frame, outcome: Outcome, result: &Result<()>, started: Instant) {
     let committed = outcome == Outcome::Commit && result.is_ok();
-    let (sql, ended) = match (frame.depth, committed) {
-        (0, true) => ("COMMIT", "committed"),
-        (0, false) => ("ROLLBACK", "rolled back"),
-        (_, true) => ("RELEASE", "released"),
-        (_, false) => ("ROLLBACK TO", "rolled back"),
+    let sql = match (frame.depth, committed) {
+        (0, true) => "COMMIT",
+        (0, false) => "ROLLBACK",
+        (_, true) => "RELEASE",
+        (_, false) => "ROLLBACK TO",
     };
+    let ended = ended_word(frame.depth, outcome, result);
     let elapsed_us = started.elapsed().as_micros() as u64;
     tracing::debug!(
         frame = frame.id,
@@ -119,7 +126,15 @@ fn traced_end(frame: &Frame, outcome: Outcome, result: &Result<()>, started: Ins
         elapsed_us,
         "frame {ended}"
     );
-    tracing::Span::current().record("outcome", ended);
+}
+
+/// How a frame ended, as recorded on its span.
+fn ended_word(depth: u32, outcome: Outcome, result: &Result<()>) -> &'static str {
+    match (depth, outcome == Outcome::Commit && result.is_ok()) {
+        (0, true) => "committed",
+        (_, true) => "released",
+        (_, false) => "rolled back",
+    }
 }
 
 /// Waits for the frame's own turn: for its children to end. Bounded like every turn wait
