@@ -165,27 +165,35 @@ mod text_forms {
     }
 }
 
-#[cfg(feature = "chrono")]
-mod chrono_types {
-    use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-
+/// What the `chrono` and `time` tests share: a value's text form, and reading one back.
+#[cfg(any(feature = "chrono", feature = "time"))]
+mod shared {
     use crate::value::{FromValue, ToParam, Value, ValueRef};
 
-    fn text<T: ToParam>(value: &T) -> String {
+    pub(super) fn text<T: ToParam>(value: &T) -> String {
         match value.to_param().unwrap().into_owned() {
             Value::Text(s) => s,
             other => panic!("not text: {other:?}"),
         }
     }
 
-    fn read<T: FromValue>(s: &str) -> Result<T, String> {
+    pub(super) fn read<T: FromValue>(s: &str) -> Result<T, String> {
         T::from_value(ValueRef::Text(s)).map_err(|e| e.to_string())
     }
 
-    fn round_trips<T: ToParam + FromValue + PartialEq + std::fmt::Debug>(value: T) {
+    pub(super) fn round_trips<T: ToParam + FromValue + PartialEq + std::fmt::Debug>(value: T) {
         let s = text(&value);
         assert_eq!(read::<T>(&s).as_ref(), Ok(&value), "{s}");
     }
+}
+
+#[cfg(feature = "chrono")]
+mod chrono_types {
+    use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+
+    use crate::value::{FromValue, ValueRef};
+
+    use super::shared::{read, round_trips, text};
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -306,23 +314,9 @@ mod chrono_types {
 mod time_types {
     use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
-    use crate::value::{FromValue, ToParam, Value, ValueRef};
+    use crate::value::{FromValue, ValueRef};
 
-    fn text<T: ToParam>(value: &T) -> String {
-        match value.to_param().unwrap().into_owned() {
-            Value::Text(s) => s,
-            other => panic!("not text: {other:?}"),
-        }
-    }
-
-    fn read<T: FromValue>(s: &str) -> Result<T, String> {
-        T::from_value(ValueRef::Text(s)).map_err(|e| e.to_string())
-    }
-
-    fn round_trips<T: ToParam + FromValue + PartialEq + std::fmt::Debug>(value: T) {
-        let s = text(&value);
-        assert_eq!(read::<T>(&s).as_ref(), Ok(&value), "{s}");
-    }
+    use super::shared::{read, round_trips, text};
 
     fn date(y: i32, m: Month, d: u8) -> Date {
         Date::from_calendar_date(y, m, d).unwrap()
