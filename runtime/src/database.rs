@@ -30,6 +30,8 @@ pub(crate) struct DbInner {
     pub(crate) stats: crate::stats::Counters,
     /// The open outermost transactions, for `Database::activity`.
     pub(crate) roots: crate::activity::Roots,
+    /// `Database::close` was called: no transaction begins any more.
+    pub(crate) closed: std::sync::atomic::AtomicBool,
     engine: Engine,
 }
 
@@ -60,6 +62,7 @@ impl Database {
                 turn_wait,
                 stats: crate::stats::Counters::default(),
                 roots: crate::activity::Roots::default(),
+                closed: std::sync::atomic::AtomicBool::new(false),
                 engine,
             }),
         }
@@ -147,6 +150,59 @@ impl Database {
     /// ```
     pub fn activity(&self) -> crate::activity::Activity {
         self.inner.roots.snapshot()
+    }
+
+    /// Closes the database: it begins no more transactions ([`Error::Closed`]), waits for
+    /// those already open or queued to end, then closes every connection and reports what
+    /// went wrong doing so. Every clone of this handle sees the database closed.
+    ///
+    /// On SQLite the connections close in the order that leaves a complete database file:
+    /// the WAL is checkpointed into the main file and removed, and once `close` returns no
+    /// connection or thread of this database holds a lock on the file — another process may
+    /// open and write it at once, and a copy of the main file alone holds every committed
+    /// row. (Dropping the last handle does the same, synchronously, logging errors instead.)
+    /// On PostgreSQL the pool is closed and its connections with it.
+    ///
+    /// The wait for open transactions is bounded by the database's `writer_wait` (SQLite) or
+    /// `pool_wait` (PostgreSQL); past it, [`Error::Busy`] names the transactions still open,
+    /// and the database stays closed to new ones. Called inside a transaction of this
+    /// database, it fails at once (it would wait for itself). Calling it again is harmless.
+    ///
+    /// ```
+    /// # async fn demo() -> transactional::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = transactional::Database::open(dir.path().join("app.db")).await?;
+    /// transactional::Atomic::new().db(db.clone()).run(async {
+    ///     transactional::current()?.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1)").await
+    /// }).await?;
+    /// db.close().await?;
+    /// assert!(!dir.path().join("app.db-wal").exists()); // folded back into app.db
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    ///
+    /// [`Error::Closed`]: crate::Error::Closed
+    /// [`Error::Busy`]: crate::Error::Busy
+    pub async fn close(&self) -> Result<()> {
+        let inside = crate::context::with_current(|current| {
+            current.is_some_and(|current| {
+                crate::context::chain(current).any(|f| f.txn.db.same_as(self) && !f.is_closed())
+            })
+        });
+        if inside {
+            return Err(crate::Error::Unsupported(format!(
+                "`Database::close` on {} inside one of its own transactions would wait for \
+                 itself: close it after the transaction has ended",
+                self.label()
+            )));
+        }
+        self.inner.closed.store(true, Ordering::SeqCst);
+        crate::backend::close(self).await
+    }
+
+    /// Whether [`close`](Self::close) has been called on this database.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
     }
 
     /// The file path this database was opened with, or `:memory:`.

@@ -56,6 +56,13 @@ pub enum Error {
     #[error("transaction {0} has already ended")]
     TransactionClosed(String),
 
+    /// The database was closed with [`Database::close`](crate::Database::close): it begins no
+    /// more transactions. Holds the database's label.
+    #[error(
+        "database {0} is closed: `Database::close` was called, and it begins no more transactions"
+    )]
+    Closed(String),
+
     /// The frame was marked rollback-only — by [`set_rollback_only`](crate::set_rollback_only),
     /// or by a `propagation = "join"` block joined to it that failed — so it was rolled back
     /// instead of committed (or released) although its body returned `Ok`.

@@ -134,6 +134,12 @@ impl TestDb {
         TestDb { db, ..self }
     }
 
+    /// The handle and what keeps the file: for a test that drops the last handle itself and
+    /// then inspects the file.
+    pub fn into_parts(self) -> (Database, Option<tempfile::TempDir>) {
+        (self.db, self._dir)
+    }
+
     /// Runs `sql` in a transaction of its own.
     pub async fn exec(&self, sql: &str) -> Result<(), Error> {
         let sql = sql.to_owned();

@@ -94,6 +94,9 @@ pub(crate) struct BeginSpec {
 
 /// Begins an outermost transaction on `db`.
 pub(crate) async fn begin_root(db: &Database, spec: BeginSpec) -> Result<(Session, RootHold)> {
+    if db.is_closed() {
+        return Err(crate::Error::Closed(db.label().to_owned()));
+    }
     match db.inner.engine() {
         Engine::Sqlite(_) => {
             let (conn, hold) = sqlite::begin::begin_root(db, spec).await?;
@@ -104,6 +107,15 @@ pub(crate) async fn begin_root(db: &Database, spec: BeginSpec) -> Result<(Sessio
             let (session, hold) = Box::pin(pg.begin_root(db, spec)).await?;
             Ok((Session::Postgres(session), RootHold::Postgres(hold)))
         }
+    }
+}
+
+/// `Database::close`: waits for the open transactions, then closes the connections.
+pub(crate) async fn close(db: &Database) -> Result<()> {
+    match db.inner.engine() {
+        Engine::Sqlite(_) => sqlite::close::close(db).await,
+        #[cfg(feature = "postgres")]
+        Engine::Postgres(pg) => pg.close(db).await,
     }
 }
 

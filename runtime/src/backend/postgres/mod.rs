@@ -71,6 +71,44 @@ impl PgDb {
         }
     }
 
+    /// `Database::close`: waits (at most the pool's wait) until no transaction holds a
+    /// connection, then closes the pool, which drops its connections (and any that come back
+    /// later, from a transaction that outlived the wait).
+    pub(crate) async fn close(&self, db: &Database) -> Result<()> {
+        let bound = self.pool.wait();
+        let started = std::time::Instant::now();
+        let drained = loop {
+            if self
+                .holders
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                break true;
+            }
+            if started.elapsed() >= bound {
+                break false;
+            }
+            // Transactions end at their own pace; a millisecond's poll is plenty for a
+            // shutdown and needs no notification on the transaction path.
+            crate::wait::sleep(std::time::Duration::from_millis(1)).await;
+        };
+        if !drained {
+            return Err(Error::Busy {
+                detail: format!(
+                    "`Database::close` waited {bound:?} for the open transactions of {} to end \
+                     (the database stays closed to new ones; their connections close when \
+                     they end):\n{}",
+                    db.label(),
+                    db.activity()
+                ),
+                source: None,
+            });
+        }
+        self.pool.close();
+        Ok(())
+    }
+
     /// Leases a connection and sends BEGIN with the transaction's mode.
     pub(crate) async fn begin_root(
         &self,

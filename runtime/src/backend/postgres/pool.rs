@@ -263,6 +263,17 @@ impl PgPool {
         })
     }
 
+    /// How long a transaction waits for a connection when all are in use.
+    pub(crate) fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// Closes the pool: idle connections are dropped now, those in use when they come back,
+    /// and every later `get` fails.
+    pub(crate) fn close(&self) {
+        self.pool.close();
+    }
+
     /// Every connection is in use: a transaction asking now has to wait.
     pub(crate) fn is_full(&self) -> bool {
         let status = self.pool.status();

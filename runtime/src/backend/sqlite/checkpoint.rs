@@ -16,35 +16,69 @@
 //! transactions then wait for it like for any other writer — on the queue, not on an
 //! executor thread — and the next one restarts the WAL, which stays bounded.
 //!
-//! The hook owns the sending half of the signal, so when the writer connection closes the
-//! thread sees the channel close, closes its connection and ends.
+//! The thread ends when the database shuts down ([`Checkpointer::stop`], from
+//! `Database::close` or the drop of the last handle), and is joined there: its connection
+//! is closed before the writer's, so that the writer is the last connection of this process
+//! and folds the WAL back into the database file as it closes. (It also ends if the writer's
+//! hook, which owns the sending half of the signal, is dropped.)
 
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
 
+/// The running checkpoint thread, to stop and join when the database shuts down.
+pub(crate) struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    signal: SyncSender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    /// Asks the thread to end and waits until it has closed its connection. It ends after
+    /// the pass it may be running; a pass that waits for the writer lock gets it once the
+    /// holder lets go, so the caller must not hold that lock.
+    pub(crate) fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        // Full: a wake-up is already pending, and the thread sees `stop` when it takes it.
+        let _ = self.signal.try_send(());
+        if self.thread.join().is_err() {
+            tracing::error!("the checkpoint thread panicked");
+        }
+    }
+}
+
 /// Moves the automatic checkpoints of `writer` (the writer of a file database in WAL mode at
-/// `path`, whose write transactions queue on `writer_lock`) to a background thread, keeping its `wal_autocheckpoint` threshold. A threshold of
-/// 0 (checkpoints turned off by the user) is left alone.
+/// `path`, whose write transactions queue on `writer_lock`) to a background thread, keeping
+/// its `wal_autocheckpoint` threshold. A threshold of 0 (checkpoints turned off by the user)
+/// is left alone, and no thread is started.
 pub(crate) fn install(
     writer: &mut Connection,
     path: &Path,
     writer_lock: Arc<tokio::sync::Mutex<()>>,
-) -> Result<()> {
+) -> Result<Option<Checkpointer>> {
     let threshold: i64 = writer.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
     if threshold <= 0 {
-        return Ok(());
+        return Ok(None);
     }
     let (signal, wake) = sync_channel::<()>(1);
     let path = path.to_path_buf();
-    std::thread::Builder::new()
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let thread = std::thread::Builder::new()
         .name("transactional-checkpoint".into())
-        .spawn(move || run(&path, wake, writer_lock, threshold))
+        .spawn(move || run(&path, wake, &stopped, writer_lock, threshold))
         .map_err(|e| Error::background("starting the checkpoint thread", e))?;
+    let checkpointer = Checkpointer {
+        stop,
+        signal: signal.clone(),
+        thread,
+    };
     // Replaces SQLite's automatic checkpoint on this connection (both are WAL hooks).
     writer.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
         if i64::from(pages) >= threshold {
@@ -56,11 +90,17 @@ pub(crate) fn install(
         }
         Ok(())
     }))?;
-    Ok(())
+    Ok(Some(checkpointer))
 }
 
 /// The checkpoint thread: passive checkpoints on signal, until the writer closes.
-fn run(path: &Path, wake: Receiver<()>, writer_lock: Arc<tokio::sync::Mutex<()>>, threshold: i64) {
+fn run(
+    path: &Path,
+    wake: Receiver<()>,
+    stop: &AtomicBool,
+    writer_lock: Arc<tokio::sync::Mutex<()>>,
+    threshold: i64,
+) {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
@@ -71,7 +111,7 @@ fn run(path: &Path, wake: Receiver<()>, writer_lock: Arc<tokio::sync::Mutex<()>>
             return;
         }
     };
-    while wake.recv().is_ok() {
+    while wake.recv().is_ok() && !stop.load(Ordering::Acquire) {
         let Some(log) = checkpoint(&conn, path) else {
             continue;
         };

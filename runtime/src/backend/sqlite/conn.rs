@@ -158,6 +158,20 @@ impl Conn {
             conn.repair();
         }
     }
+
+    /// Closes the connection now, although the `Conn` itself lives on (other handles of a
+    /// closed `Database` still point at it): the real connection is swapped for an empty
+    /// in-memory one, which nothing reaches (a closed database begins no transaction), so
+    /// that the statement path needs no "is it closed" check. Reports what SQLite says when
+    /// it closes (an unfinished statement, an I/O error of its final checkpoint).
+    pub(crate) fn close_now(&self) -> Result<()> {
+        let placeholder = Connection::open_in_memory()?;
+        let real = std::mem::replace(
+            &mut *self.inner.lock().unwrap_or_else(|p| p.into_inner()),
+            placeholder,
+        );
+        real.close().map_err(|(_, e)| Error::sqlite(e, None))
+    }
 }
 
 /// The locked connection. Dropping it unlocks, then repairs the connection if it was handed

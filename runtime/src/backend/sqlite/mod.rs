@@ -2,13 +2,15 @@
 //! write transactions queue for in the library (`writer`), reader connections for read-only
 //! transactions beside it in WAL mode (`readers`), WAL checkpoints on a thread of their own
 //! (`checkpoint`), and the connection guard that keeps transaction control with the library
-//! and repairs a connection handed back inside a transaction (`conn`).
+//! and repairs a connection handed back inside a transaction (`conn`). `close` shuts it all
+//! down in the order that leaves a complete database file.
 //!
 //! Statements run on the calling task's thread: a hop to another thread per statement costs
 //! about 70 µs against about 1 µs for a cached statement (DESIGN §5).
 
 pub(crate) mod begin;
 pub(crate) mod checkpoint;
+pub(crate) mod close;
 pub(crate) mod conn;
 pub(crate) mod frames;
 pub(crate) mod open;
@@ -40,6 +42,17 @@ pub(crate) struct SqliteDb {
     /// thread so that the fsync does not stall the executor.
     pub(crate) commit_off_thread: bool,
     pub(crate) readers: Option<readers::ReaderPool>,
+    /// The WAL checkpoint thread of a file database; `None` once stopped.
+    pub(crate) checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
+}
+
+impl Drop for SqliteDb {
+    /// The last handle is gone (no transaction can be open: each holds a handle). Closes the
+    /// connections in the order `close` uses, synchronously, so that nothing of this
+    /// database holds a lock on the file once the drop returns.
+    fn drop(&mut self) {
+        let _ = close::close_connections(self, close::Reporting::Log);
+    }
 }
 
 /// The transaction that holds a database's write lock.

@@ -239,9 +239,12 @@ impl DatabaseBuilder {
         path: Option<&Path>,
     ) -> Result<Database> {
         let writer_lock = Arc::new(tokio::sync::Mutex::new(()));
-        if let Some(path) = path {
-            crate::backend::sqlite::checkpoint::install(&mut writer, path, writer_lock.clone())?;
-        }
+        let checkpointer = match path {
+            Some(path) => {
+                crate::backend::sqlite::checkpoint::install(&mut writer, path, writer_lock.clone())?
+            }
+            None => None,
+        };
         let readers = match readers.is_empty() {
             true => None,
             false => Some(crate::backend::sqlite::readers::ReaderPool::new(readers)?),
@@ -260,6 +263,7 @@ impl DatabaseBuilder {
             busy_timeout: self.busy_timeout,
             commit_off_thread,
             readers,
+            checkpointer: Mutex::new(checkpointer),
         };
         Ok(Database::new(label, self.turn_wait, Engine::Sqlite(sqlite)))
     }

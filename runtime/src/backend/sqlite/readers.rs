@@ -40,6 +40,22 @@ impl ReaderPool {
     }
 }
 
+impl ReaderPool {
+    /// Every reader permit: held, no read-only transaction runs (for `Database::close`).
+    pub(crate) async fn acquire_all(
+        &self,
+    ) -> std::result::Result<OwnedSemaphorePermit, tokio::sync::AcquireError> {
+        let count = u32::try_from(self.count).expect("a handful of readers");
+        self.available.clone().acquire_many_owned(count).await
+    }
+
+    /// The connections not leased to a transaction (all of them once no read-only
+    /// transaction runs).
+    pub(crate) fn idle_connections(&self) -> Vec<Arc<Conn>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 impl Database {
     /// Number of reader connections (0 for an in-memory database).
     pub(crate) fn reader_count(&self) -> usize {
