@@ -14,6 +14,7 @@ mod args;
 mod async_trait;
 mod errors;
 mod expand;
+mod from_row;
 mod spawn;
 #[cfg(test)]
 mod tests;
@@ -167,4 +168,13 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn transactional(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::transactional(args.into(), item.into()).into()
+}
+
+/// Decodes a row into a struct: see the `FromRow` trait in `transactional`, which documents
+/// it with an example. Each named field comes from the column of its name
+/// (`#[from_row(rename = "column")]` for another), a tuple struct's fields by position;
+/// `#[from_row(crate = "path")]` on the struct names a re-exported `transactional`.
+#[proc_macro_derive(FromRow, attributes(from_row))]
+pub fn derive_from_row(input: TokenStream) -> TokenStream {
+    from_row::derive(input.into()).into()
 }

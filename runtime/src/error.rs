@@ -135,6 +135,18 @@ pub enum Error {
         sql: String,
     },
 
+    /// A row decoded by position (into a tuple) has another number of columns than the
+    /// tuple has elements.
+    #[error("the row has {found} columns ({columns}), but {expected} were expected: select exactly the columns the tuple or struct takes")]
+    ColumnCount {
+        /// The number of values the target takes.
+        expected: usize,
+        /// The number of columns the query returned.
+        found: usize,
+        /// The columns the query returned.
+        columns: String,
+    },
+
     /// [`Row::get`](crate::Row::get) named a column the row does not have.
     #[error("no column {column} in this row (its columns: {columns})")]
     NoSuchColumn {

@@ -80,7 +80,9 @@ pub use testing::{test_transaction, TestOutcome};
 pub use tx::Tx;
 #[doc(hidden)]
 pub use value::ParamVisitor;
-pub use value::{ColumnIndex, FromValue, ParamValue, Params, Row, ToParam, Value, ValueRef};
+pub use value::{
+    ColumnIndex, FromRow, FromValue, ParamValue, Params, Row, ToParam, Value, ValueRef,
+};
 
 #[cfg(feature = "postgres")]
 pub use backend::postgres::{errors::PgError, open::PostgresBuilder};
@@ -90,6 +92,8 @@ pub use tokio_postgres;
 
 /// Runs an `async fn`'s body in a transaction; see the crate docs and the README.
 pub use transactional_macros::transactional;
+/// Derives [`FromRow`] for a struct (see the trait).
+pub use transactional_macros::FromRow;
 
 /// The rusqlite version this crate uses, for [`Tx::call`] closures.
 pub use rusqlite;

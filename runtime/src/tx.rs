@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 #[cfg(feature = "postgres")]
 use crate::value::Value;
-use crate::value::{Params, Row};
+use crate::value::{FromRow, Params, Row};
 
 /// A handle to one frame (the transaction or a savepoint) of the current task, obtained from
 /// [`current()`](crate::current).
@@ -114,6 +114,33 @@ impl Tx {
             .ok_or_else(|| Error::NoRows {
                 sql: sql.to_owned(),
             })
+    }
+
+    /// Runs a query and decodes every row into `T`: a tuple (`(String, i64)`, by position)
+    /// or a `#[derive(FromRow)]` struct (by column name). See [`FromRow`].
+    pub async fn query_as<T: FromRow, P: Params>(&self, sql: &str, params: P) -> Result<Vec<T>> {
+        self.query(sql, params)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
+    }
+
+    /// Runs a query and decodes its first row into `T`, or `None` when it returned no rows.
+    pub async fn query_opt_as<T: FromRow, P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+    ) -> Result<Option<T>> {
+        self.query_opt(sql, params)
+            .await?
+            .map(|row| T::from_row(&row))
+            .transpose()
+    }
+
+    /// Runs a query and decodes its first row into `T`; no row is [`Error::NoRows`].
+    pub async fn query_row_as<T: FromRow, P: Params>(&self, sql: &str, params: P) -> Result<T> {
+        T::from_row(&self.query_row(sql, params).await?)
     }
 
     async fn query_up_to<P: Params>(&self, sql: &str, params: P, limit: usize) -> Result<Vec<Row>> {

@@ -9,6 +9,14 @@ use super::{Value, ValueRef};
 /// false), `String`, `Vec<u8>` (from `BLOB` or `TEXT`), [`Value`] (any value) and `Option`
 /// of any of them (`NULL` is `None`). `NULL` read as anything but an `Option` or `Value` is
 /// an error.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be read from a column",
+    label = "not a column type",
+    note = "a column reads as an integer, float, `bool`, `String`, `Vec<u8>`, `Value`, an \
+            `Option` of one (and, with the features of the same name, `chrono`, `time`, `uuid` \
+            and `serde_json` types); for a type of your own, implement `FromValue` or read a \
+            supported type and convert it"
+)]
 pub trait FromValue: Sized {
     /// Converts `value`, or says why it cannot be.
     fn from_value(value: ValueRef<'_>) -> Result<Self, Box<dyn std::error::Error + Send + Sync>>;

@@ -11,11 +11,13 @@
 //! times, UUIDs and JSON values are parameters and column values too, stored as text in one
 //! form per type that both backends take and give back (`types.rs` says which and why).
 
+mod from_row;
 mod from_value;
 mod params;
 mod row;
 pub(crate) mod types;
 
+pub use from_row::FromRow;
 pub use from_value::FromValue;
 pub use params::{ParamValue, ParamVisitor, Params, ToParam};
 pub use row::{ColumnIndex, Row};

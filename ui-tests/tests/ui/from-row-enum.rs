@@ -1,0 +1,9 @@
+use transactional::FromRow;
+
+#[derive(FromRow)]
+enum Status {
+    Open,
+    Closed,
+}
+
+fn main() {}
