@@ -152,6 +152,33 @@ impl Database {
         self.inner.roots.snapshot()
     }
 
+    /// Runs `sql` — one or more statements separated by `;`, without parameters — in an
+    /// outermost transaction of its own, which commits if every statement succeeds: for a
+    /// schema, a migration step or a one-off fix, without writing an `Atomic` block.
+    ///
+    /// Always a transaction of its own (`requires_new`), also when called inside another
+    /// one; inside a transaction of this same SQLite database it fails at once, since it
+    /// would wait for that transaction's own write lock — use
+    /// [`current()?.execute_batch(..)`](crate::Tx::execute_batch) there. Transaction control
+    /// in `sql` is refused, as for every user statement.
+    ///
+    /// ```
+    /// # async fn demo() -> transactional::Result<()> {
+    /// let db = transactional::Database::open_in_memory().await?;
+    /// db.execute_batch("CREATE TABLE account(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
+    ///                   CREATE INDEX account_balance ON account(balance)").await?;
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn execute_batch(&self, sql: &str) -> Result<()> {
+        crate::Atomic::new()
+            .db(self.clone())
+            .propagation(crate::Propagation::RequiresNew)
+            .name("execute_batch")
+            .run(async move { crate::current()?.execute_batch(sql).await })
+            .await
+    }
+
     /// Closes the database: it begins no more transactions ([`Error::Closed`]), waits for
     /// those already open or queued to end, then closes every connection and reports what
     /// went wrong doing so. Every clone of this handle sees the database closed.

@@ -6,7 +6,11 @@ use std::time::Duration;
 ///
 /// A body's own error is never replaced by one of these: when a body fails and the rollback
 /// that follows fails too, the body's error is returned and the rollback failure is logged.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` (what `unwrap()` and `expect()` print) shows the variant and the whole message with
+/// its guidance, e.g. `NoDatabase: no database for this transaction: pass \`db = ..\`, ..`,
+/// followed by the `Debug` of the underlying error when there is one.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// SQLite reported an error for a statement; `sql` is the statement when there was one.
@@ -38,8 +42,9 @@ pub enum Error {
     #[error("attempt to write in a read-only transaction")]
     ReadOnly,
 
-    /// `propagation = "mandatory"` (or `transactional::current()`) outside any transaction.
-    #[error("no transaction is active in this task (propagation = \"mandatory\", or `current()` outside a #[transactional] fn)")]
+    /// Something that needs the current transaction ran outside one: `current()`,
+    /// `on_commit`, `set_rollback_only`, or a `propagation = "mandatory"` fn.
+    #[error("no transaction is active in this task: `current()`, `on_commit`, `on_rollback` and `set_rollback_only` work inside a #[transactional] fn or an `Atomic` block, and in tasks spawned from one with `transactional::spawn`, `carry` or a `TaskGroup`; a `propagation = \"mandatory\"` fn must be called inside one")]
     NoTransaction,
 
     /// An outermost transaction had no database: no `db = ..`, no enclosing transaction and no
@@ -297,6 +302,29 @@ mod tests {
     }
 
     #[test]
+    fn debug_keeps_the_guidance_of_the_message() {
+        // What `unwrap()` prints.
+        let shown = format!("{:?}", Error::NoDatabase);
+        assert!(shown.starts_with("NoDatabase: "), "{shown}");
+        assert!(shown.contains("pass `db = ..`"), "{shown}");
+        let shown = format!("{:?}", Error::NoTransaction);
+        assert!(shown.contains("inside a #[transactional] fn"), "{shown}");
+        // An underlying error is shown too, with its detail (SQLite's code).
+        let shown = format!(
+            "{:?}",
+            Error::sqlite(
+                sqlite_failure(rusqlite::ffi::SQLITE_CONSTRAINT),
+                Some("INSERT 1")
+            )
+        );
+        assert!(shown.starts_with("Sqlite: "), "{shown}");
+        assert!(
+            shown.contains("INSERT 1") && shown.contains("ConstraintViolation"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn busy_and_locked_are_transient_busy_errors() {
         for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
             let err = Error::sqlite(sqlite_failure(code), Some("BEGIN IMMEDIATE"));
@@ -319,5 +347,46 @@ mod tests {
             std::error::Error::source(&err).is_some(),
             "the cause is kept as the source"
         );
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The message carries the guidance (what to pass, what to call instead); a bare
+        // variant name in a panic from `unwrap()` would drop it.
+        write!(f, "{}: {self}", self.variant_name())?;
+        if let Some(source) = std::error::Error::source(self) {
+            write!(f, " (source: {source:?})")?;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    fn variant_name(&self) -> &'static str {
+        match self {
+            Error::Sqlite { .. } => "Sqlite",
+            Error::Busy { .. } => "Busy",
+            Error::Timeout(_) => "Timeout",
+            Error::ReadOnly => "ReadOnly",
+            Error::NoTransaction => "NoTransaction",
+            Error::NoDatabase => "NoDatabase",
+            Error::Deadlock(_) => "Deadlock",
+            Error::TransactionClosed(_) => "TransactionClosed",
+            Error::Closed(_) => "Closed",
+            Error::RollbackOnly => "RollbackOnly",
+            Error::Forbidden { .. } => "Forbidden",
+            #[cfg(feature = "postgres")]
+            Error::Postgres(_) => "Postgres",
+            Error::FrameFailed { .. } => "FrameFailed",
+            Error::ParameterCount { .. } => "ParameterCount",
+            Error::Parameter { .. } => "Parameter",
+            Error::Unsupported(_) => "Unsupported",
+            Error::NoRows { .. } => "NoRows",
+            Error::ColumnCount { .. } => "ColumnCount",
+            Error::NoSuchColumn { .. } => "NoSuchColumn",
+            Error::Conversion { .. } => "Conversion",
+            Error::Background { .. } => "Background",
+        }
     }
 }
