@@ -96,7 +96,7 @@ pub(crate) fn chain(current: &Current) -> impl Iterator<Item = &Arc<Frame>> {
 
 /// A statement or savepoint in `frame` from a task whose current frame lies below it would
 /// wait for a turn that its own chain holds until the task itself finishes: a wait that can
-/// never end. Report it instead of hanging (DESIGN §2.6).
+/// never end. Report it instead of hanging (ARCHITECTURE.md §2.6).
 pub(crate) fn check_not_waiting_on_descendant(frame: &Frame) -> Result<()> {
     CURRENT
         .try_with(|current| {

@@ -263,7 +263,7 @@ impl Error {
     }
 
     /// Whether the database itself rejected a statement (as opposed to the library refusing
-    /// it before it was sent): such a failure fails the frame it ran in (DESIGN §6).
+    /// it before it was sent): such a failure fails the frame it ran in (ARCHITECTURE.md §6).
     pub(crate) fn fails_frame(&self) -> bool {
         match self {
             Error::Sqlite { source, .. } => {

@@ -26,7 +26,7 @@ use crate::value::{FromRow, Params, Row};
 /// Parameters are tuples of ordinary Rust values ([`ToParam`](crate::ToParam)), or
 /// [`params!`](crate::params); they may borrow from the caller.
 ///
-/// A statement the database rejects fails its frame (DESIGN §6): the frame refuses further
+/// A statement the database rejects fails its frame (ARCHITECTURE.md §6): the frame refuses further
 /// statements with [`Error::FrameFailed`] and rolls back when it ends — so the same code
 /// behaves the same on SQLite and on PostgreSQL, which refuses them anyway. Run a statement
 /// that may fail in a nested `#[transactional]` fn to go on after it.

@@ -1,7 +1,7 @@
 //! Bounded waits and sleeps that need no tokio time driver, and cost nothing until a wait
 //! actually waits.
 //!
-//! Every wait in the library ends (DESIGN §2.6 and §6: turns, the writer lock, readers and the
+//! Every wait in the library ends (ARCHITECTURE.md §2.6 and §6: turns, the writer lock, readers and the
 //! frame's `timeout`). tokio's timers panic on a runtime built without `enable_time` — inside
 //! the library, and only under contention. A general-purpose timer that works anywhere
 //! (`futures-timer`) wakes its helper thread for every timer it arms, and a task group's

@@ -86,7 +86,7 @@ async fn read_only_transactions_run_beside_the_writer() {
                         .db(db)
                         .read_only(true)
                         .run(async {
-                            // A refused write fails its frame (DESIGN §6): tried in a savepoint
+                            // A refused write fails its frame (ARCHITECTURE.md §6): tried in a savepoint
                             // of its own, the reader's transaction goes on.
                             let refused = transactional::atomic(async {
                                 transactional::current()?

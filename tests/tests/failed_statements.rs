@@ -1,4 +1,4 @@
-//! DESIGN §6, the same on every backend: a statement the database rejects fails its frame.
+//! ARCHITECTURE.md §6, the same on every backend: a statement the database rejects fails its frame.
 //! PostgreSQL refuses every later statement of the transaction until the frame rolls back,
 //! and answers a later `COMMIT` with a silent rollback; so on SQLite too the failed frame
 //! refuses further statements with `FrameFailed`, rolls back when it ends, and never reports

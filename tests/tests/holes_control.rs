@@ -1,5 +1,5 @@
 //! Regression tests, class 3: transaction control belongs to the library, and read-only is
-//! enforced for every statement (DESIGN §6 "Transaction control belongs to the library").
+//! enforced for every statement (ARCHITECTURE.md §6 "Transaction control belongs to the library").
 //!
 //! A user statement must not BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE/END, nor change the
 //! connection's mode; a read-only frame must not write, through `call` either.

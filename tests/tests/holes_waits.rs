@@ -1,5 +1,5 @@
 //! Regression tests, class 2: no wait in the library is unbounded, and a wait on the task's
-//! own lock is an error at once (DESIGN §2.6, §6 "timeout bounds the whole call").
+//! own lock is an error at once (ARCHITECTURE.md §2.6, §6 "timeout bounds the whole call").
 //!
 //! Every wait here is bounded by `tokio::time::timeout` (or a thread with a deadline): a hang
 //! is reported as a failure, never hangs the run.

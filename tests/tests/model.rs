@@ -9,7 +9,7 @@
 //! its own `timeout` option expiring. Nodes are savepoints (`nested`) or run in their
 //! parent's frame (`propagation = "join"`, whose failure dooms the frame it joined: that
 //! frame refuses further statements and savepoints and rolls back at its end, reporting an
-//! error, while the rest of the transaction goes on — DESIGN §6).
+//! error, while the rest of the transaction goes on — ARCHITECTURE.md §6).
 //!
 //! A node is cancelled only after it has finished its work (it signals, then waits
 //! forever), so the surviving rows are a function of the tree alone: a node's rows survive

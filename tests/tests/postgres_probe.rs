@@ -1,4 +1,4 @@
-//! Server facts the PostgreSQL backend's design relies on (DESIGN.md §6), each an assertion
+//! Server facts the PostgreSQL backend's design relies on (ARCHITECTURE.md §6), each an assertion
 //! against the server `DATABASE_URL` names, so a server that behaves otherwise fails here
 //! first rather than somewhere in the frame machinery.
 //!

@@ -4,7 +4,7 @@
 //! The rest of the runtime — frames and turns (`frame/`), the task's context (`context`),
 //! task groups (`task`), the `atomic` builder, hooks, bounded waits (`wait`), values
 //! (`value/`) — is about ordering and ending frames, and is the same for every engine. What
-//! differs lives here, one folder per engine (DESIGN §6): what an outermost transaction holds
+//! differs lives here, one folder per engine (ARCHITECTURE.md §6): what an outermost transaction holds
 //! (SQLite: the writer queue or a reader connection; PostgreSQL: a pooled connection), the
 //! text of BEGIN and of the savepoint statements, executing and caching statements, binding
 //! and decoding values, classifying errors, checking a connection's state when it is handed

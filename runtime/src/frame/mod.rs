@@ -3,7 +3,7 @@
 //! Every frame owns a *turn*, a fair (FIFO) async mutex. A statement in frame F holds F's turn
 //! while it runs; a savepoint opened under F takes F's turn and keeps it for its whole life.
 //! So while a child savepoint is open, nothing else of F or of F's other children can touch
-//! the connection, and the open frames always form one chain root → … → top (DESIGN §2).
+//! the connection, and the open frames always form one chain root → … → top (ARCHITECTURE.md §2).
 //!
 //! Every wait for a turn is bounded (`turn_wait`): a wait that long is a cycle the library
 //! cannot see (a task awaiting another that needs this turn), and the error names the
@@ -80,7 +80,7 @@ pub(crate) struct Frame {
     pub(crate) statements: AtomicU64,
     /// Tasks waiting for this frame's turn right now.
     pub(crate) waiters: std::sync::atomic::AtomicU32,
-    /// The first statement the database rejected in this frame (DESIGN §6: a failed
+    /// The first statement the database rejected in this frame (ARCHITECTURE.md §6: a failed
     /// statement fails its frame). PostgreSQL refuses everything after it until the frame
     /// rolls back, so on every backend the frame refuses further statements and savepoints
     /// and rolls back when it ends.

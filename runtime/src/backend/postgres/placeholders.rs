@@ -1,5 +1,5 @@
 //! `?N` → `$N`: the library's statements use SQLite's numbered placeholders on both backends
-//! (DESIGN.md §4, §6), and PostgreSQL only knows `$N`. A placeholder counts only in SQL code:
+//! (ARCHITECTURE.md §6), and PostgreSQL only knows `$N`. A placeholder counts only in SQL code:
 //! string literals (`'..'` with `''`, `E'..'` with backslash escapes), quoted identifiers,
 //! `--` and nested `/* */` comments, and dollar-quoted bodies (`$$..$$`, `$tag$..$tag$`) are
 //! passed through byte for byte. A `?` not followed by a digit is left alone: it is one of

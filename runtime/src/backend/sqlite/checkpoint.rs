@@ -1,4 +1,4 @@
-//! WAL checkpoints on a background thread (DESIGN §5).
+//! WAL checkpoints on a background thread (ARCHITECTURE.md §5).
 //!
 //! SQLite's automatic checkpoint runs inside the `COMMIT` that pushes the WAL past
 //! `wal_autocheckpoint` pages (1000 by default): that commit copies the WAL back into the

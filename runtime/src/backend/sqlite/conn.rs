@@ -1,14 +1,14 @@
 //! One SQLite connection, the guard that hands it out, and the fixed statements the runtime
 //! sends on it.
 //!
-//! Statements run on the calling task's own thread (DESIGN §5: no thread hop per statement).
+//! Statements run on the calling task's own thread (ARCHITECTURE.md §5: no thread hop per statement).
 //! The `std` mutex only satisfies the borrow checker: frame turns already guarantee that one
 //! task at a time uses a transaction's connection, so the lock is never contended for long
 //! and is never held across an `.await`.
 //!
 //! Two rules are kept here, where every use of a connection passes:
 //!
-//! - **Transaction control belongs to the library** (DESIGN §6). Each connection has an
+//! - **Transaction control belongs to the library** (ARCHITECTURE.md §6). Each connection has an
 //!   authorizer that refuses `BEGIN`/`COMMIT`/`ROLLBACK`/`SAVEPOINT`/`RELEASE` and the pragmas
 //!   that change how the runtime uses the connection whenever a *user* statement is being
 //!   prepared, and a commit hook that turns any `COMMIT` the library did not send into a

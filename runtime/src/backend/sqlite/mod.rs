@@ -6,7 +6,7 @@
 //! down in the order that leaves a complete database file.
 //!
 //! Statements run on the calling task's thread: a hop to another thread per statement costs
-//! about 70 µs against about 1 µs for a cached statement (DESIGN §5).
+//! about 70 µs against about 1 µs for a cached statement (ARCHITECTURE.md §5).
 
 pub(crate) mod begin;
 pub(crate) mod checkpoint;
