@@ -62,9 +62,14 @@ pub(crate) fn scope<F: Future>(current: Current, fut: F) -> impl Future<Output =
     CURRENT.scope(current, fut)
 }
 
-/// Wraps `fut` so that it runs in the current task's frame, wherever it is polled; outside a
-/// transaction `fut` is returned as it is.
+/// Wraps `fut` so that it runs in the current task's frame, wherever it is polled, and with
+/// the task's default database (`Database::with_default`); outside a transaction and
+/// without a task default, `fut` is returned as it is.
 pub(crate) fn carry<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    let fut = match crate::database::scoped_default() {
+        Some(db) => Either::Left(crate::database::with_scoped_default(db, fut)),
+        None => Either::Right(fut),
+    };
     match current_scope() {
         Some(current) => Either::Left(CURRENT.scope(current, fut)),
         None => Either::Right(fut),

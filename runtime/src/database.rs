@@ -99,14 +99,49 @@ impl Database {
     }
 
     /// Makes this the database of outermost transactions that name none (`db = ..`) and
-    /// start outside any transaction. Replaces an earlier default.
+    /// start outside any transaction, in the whole process. Replaces an earlier default.
+    /// A default set for a task with [`with_default`](Self::with_default) comes first.
     pub fn set_default(&self) {
         *DEFAULT.write().unwrap_or_else(|p| p.into_inner()) = Some(self.clone());
     }
 
-    /// The process default set by [`Database::set_default`], if any.
+    /// Runs `fut` with this database as the default of the outermost transactions it starts
+    /// without naming one — and so do the tasks it spawns with [`spawn`](crate::spawn),
+    /// [`spawn_local`](crate::spawn_local) or a [`TaskGroup`](crate::TaskGroup). Unlike
+    /// [`set_default`](Self::set_default) it is scoped to this future, so tests running in
+    /// parallel can each give their own temporary database to fns without `db = ..`.
+    ///
+    /// ```
+    /// use transactional::{transactional, Database, Error};
+    ///
+    /// #[transactional] // no `db = ..`: the default database
+    /// async fn add(item: &str) -> Result<(), Error> {
+    ///     transactional::current()?.execute("INSERT INTO item VALUES (?1)", (item,)).await?;
+    ///     Ok(())
+    /// }
+    ///
+    /// # async fn demo() -> transactional::Result<()> {
+    /// let db = Database::open_in_memory().await?;
+    /// db.execute_batch("CREATE TABLE item(name TEXT)").await?;
+    /// db.with_default(async {
+    ///     add("tea").await?;
+    ///     transactional::spawn(add("milk")).await.unwrap() // the child inherits it
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn with_default<F: std::future::Future>(
+        &self,
+        fut: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        SCOPED_DEFAULT.scope(self.clone(), fut)
+    }
+
+    /// The default database of the current task: the one [`with_default`](Self::with_default)
+    /// set for it, else the process default set by [`set_default`](Self::set_default).
     pub fn default_database() -> Option<Database> {
-        DEFAULT.read().unwrap_or_else(|p| p.into_inner()).clone()
+        scoped_default().or_else(|| DEFAULT.read().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
     /// Counters of what this database's frames did and are waiting for: commits,
@@ -243,6 +278,25 @@ impl Database {
 }
 
 static DEFAULT: RwLock<Option<Database>> = RwLock::new(None);
+
+tokio::task_local! {
+    /// The default database of a task, set by `Database::with_default` and carried into the
+    /// tasks it spawns (`context::carry`).
+    static SCOPED_DEFAULT: Database;
+}
+
+/// The task's own default database, if `with_default` set one.
+pub(crate) fn scoped_default() -> Option<Database> {
+    SCOPED_DEFAULT.try_with(Database::clone).ok()
+}
+
+/// Wraps `fut` so that it runs with `db` as its task's default database.
+pub(crate) fn with_scoped_default<F: std::future::Future>(
+    db: Database,
+    fut: F,
+) -> impl std::future::Future<Output = F::Output> {
+    SCOPED_DEFAULT.scope(db, fut)
+}
 
 impl AsRef<Database> for Database {
     fn as_ref(&self) -> &Database {

@@ -49,7 +49,7 @@ pub enum Error {
 
     /// An outermost transaction had no database: no `db = ..`, no enclosing transaction and no
     /// default database.
-    #[error("no database for this transaction: pass `db = ..`, call it inside a transaction, or call `Database::set_default`")]
+    #[error("no database for this transaction: pass `db = ..`, call it inside a transaction, run it inside `db.with_default(..)`, or call `Database::set_default`")]
     NoDatabase,
 
     /// The wait could never end: the task waits for a frame whose turn is held by one of its
