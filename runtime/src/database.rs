@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -135,6 +135,7 @@ impl Database {
         &self,
         fut: F,
     ) -> impl std::future::Future<Output = F::Output> {
+        SCOPED_DEFAULTS_USED.store(true, Ordering::Relaxed);
         SCOPED_DEFAULT.scope(self.clone(), fut)
     }
 
@@ -285,8 +286,15 @@ tokio::task_local! {
     static SCOPED_DEFAULT: Database;
 }
 
+/// Whether any task default was ever set: until then every spawn skips looking for one
+/// (`carry` is on the path of every `TaskGroup` child).
+static SCOPED_DEFAULTS_USED: AtomicBool = AtomicBool::new(false);
+
 /// The task's own default database, if `with_default` set one.
 pub(crate) fn scoped_default() -> Option<Database> {
+    if !SCOPED_DEFAULTS_USED.load(Ordering::Relaxed) {
+        return None;
+    }
     SCOPED_DEFAULT.try_with(Database::clone).ok()
 }
 
