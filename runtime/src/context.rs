@@ -23,12 +23,20 @@ use crate::tx::Tx;
 pub(crate) struct Current {
     pub(crate) frame: Arc<Frame>,
     pub(crate) read_only: bool,
+    /// This task runs its statements in the frame off the executor (an `offload` block
+    /// joined to a frame that does not).
+    pub(crate) offload: bool,
 }
 
 impl Current {
     pub(crate) fn of(frame: Arc<Frame>) -> Self {
         let read_only = frame.read_only;
-        Current { frame, read_only }
+        let offload = frame.offload;
+        Current {
+            frame,
+            read_only,
+            offload,
+        }
     }
 }
 

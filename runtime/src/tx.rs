@@ -44,14 +44,32 @@ pub struct Tx {
     frame: Arc<Frame>,
     /// Writes are refused: the frame is read-only, or this task joined it read-only.
     read_only: bool,
+    /// Statements run off the executor thread (`offload`).
+    offload: bool,
 }
 
 impl Tx {
     pub(crate) fn new(current: Current) -> Self {
         Tx {
             read_only: current.read_only || current.frame.read_only,
+            offload: current.offload || current.frame.offload,
             frame: current.frame,
         }
+    }
+
+    /// A handle whose statements run off the executor thread, for one heavy statement in a
+    /// frame that is not `offload` as a whole: `tx.offloaded().query(..)`. See
+    /// [`Atomic::offload`](crate::Atomic::offload) for what it does and costs.
+    pub fn offloaded(&self) -> Tx {
+        Tx {
+            offload: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this handle's statements run off the executor thread.
+    pub fn is_offloaded(&self) -> bool {
+        self.offload
     }
 
     /// Runs one statement and returns the number of rows it changed.
@@ -289,15 +307,46 @@ impl Tx {
         tokio::task::consume_budget().await;
         let _turn = self.frame.turn().await?;
         self.frame.statements.fetch_add(1, Ordering::Relaxed);
-        let conn = self.frame.txn.session.sqlite();
-        let conn = conn.lock();
-        let result = work(&conn).map_err(|e| self.explain(&conn, e));
-        self.frame.note_in_transaction(conn.in_transaction());
+        let session = self.frame.txn.session.sqlite();
+        let run = || {
+            let conn = session.lock();
+            session.slow.reset();
+            let result = work(&conn).map_err(|e| self.explain(&conn, e));
+            if let Some(took) = session.slow.slow_for() {
+                self.report_slow(took);
+            }
+            self.frame.note_in_transaction(conn.in_transaction());
+            result
+        };
+        let result = match self.offload && offload_possible() {
+            // The worker's other tasks move to another thread while this one blocks; the
+            // statement still runs here, under the turn, and cannot be cut short.
+            true => tokio::task::block_in_place(run),
+            false => run(),
+        };
         if let Err(err) = &result {
             self.frame.note_failure(err);
         }
         self.frame.note_outcome(result.as_ref().err());
         result
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn report_slow(&self, took: std::time::Duration) {
+        match self.offload {
+            true => tracing::debug!(
+                frame = %self.frame,
+                took_ms = took.as_millis() as u64,
+                "an offloaded statement ran long"
+            ),
+            false => tracing::warn!(
+                frame = %self.frame,
+                took_ms = took.as_millis() as u64,
+                "a statement held an executor thread for {took:?}, stalling the tasks queued \
+                 on it: mark its frame `offload` (or run it through `Tx::offloaded()`)"
+            ),
+        }
     }
 
     /// Waits for this frame's turn, then runs `statement` on the PostgreSQL connection in a
@@ -440,4 +489,11 @@ mod tests {
             "the other task did not run during 1,000 statements"
         );
     }
+}
+
+/// `block_in_place` needs a multi-thread runtime's worker (or its `block_on`); on a
+/// current-thread runtime there is no other worker to hand the tasks to, and it would panic.
+fn offload_possible() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }

@@ -87,6 +87,7 @@ pub struct Atomic {
     begin: Begin,
     isolation: Option<Isolation>,
     read_only: bool,
+    offload: bool,
     retries: u32,
     timeout: Option<Duration>,
     name: Option<&'static str>,
@@ -131,6 +132,7 @@ impl Atomic {
             begin: Begin::default(),
             isolation: None,
             read_only: false,
+            offload: false,
             retries: 0,
             timeout: None,
             name: None,
@@ -167,6 +169,23 @@ impl Atomic {
     /// database runs on a reader connection, beside the writer.
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    /// Runs the frame's statements off the executor thread: for a heavy read (a report, an
+    /// audit, an export) that would otherwise hold a tokio worker for as long as it scans.
+    ///
+    /// Each statement is run with [`tokio::task::block_in_place`], which hands the worker's
+    /// other tasks to another thread first, so they go on while the statement runs; the
+    /// statement itself still runs under the frame's turn, on the calling task, and a
+    /// cancelled caller cannot interrupt it — exactly as without `offload`. It costs a hand-off
+    /// per statement (tens of µs), so it is for statements that take milliseconds, not for
+    /// point reads. Savepoints opened inside inherit it; [`Tx::offloaded`](crate::Tx::offloaded)
+    /// offloads a single statement. On a current-thread runtime, where there is no other
+    /// worker to hand tasks to, statements run inline as usual. On PostgreSQL statements
+    /// never hold an executor thread, and `offload` changes nothing.
+    pub fn offload(mut self, offload: bool) -> Self {
+        self.offload = offload;
         self
     }
 
@@ -230,6 +249,7 @@ impl Atomic {
         FrameSpec {
             name: self.name,
             read_only: self.read_only,
+            offload: self.offload,
             opened_at: Some(self.opened_at),
         }
     }
@@ -373,10 +393,13 @@ impl Atomic {
         E: From<Error>,
     {
         let doom = DoomOnDrop(Some(current.frame.clone()));
-        let body = match self.read_only && !current.read_only {
+        let restricted =
+            (self.read_only && !current.read_only) || (self.offload && !current.offload);
+        let body = match restricted {
             true => Either::Left(context::scope(
                 Current {
-                    read_only: true,
+                    read_only: self.read_only || current.read_only,
+                    offload: self.offload || current.offload,
                     ..current
                 },
                 body,

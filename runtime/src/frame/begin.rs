@@ -75,6 +75,7 @@ impl FrameGuard {
                 chain_depth: outer.as_ref().map_or(0, |o| o.chain_depth + 1),
                 name: spec.name,
                 read_only: spec.read_only,
+                offload: spec.offload,
                 parent: None,
                 outer,
                 txn,

@@ -62,6 +62,8 @@ pub(crate) struct Frame {
     pub(crate) chain_depth: u32,
     pub(crate) name: Option<&'static str>,
     pub(crate) read_only: bool,
+    /// Statements run off the executor thread (`offload`); inherited by savepoints.
+    pub(crate) offload: bool,
     pub(crate) parent: Option<Arc<Frame>>,
     /// For a root begun inside another transaction: the frame the task was in.
     pub(crate) outer: Option<Arc<Frame>>,
@@ -348,6 +350,7 @@ impl fmt::Display for Frame {
 pub(crate) struct FrameSpec {
     pub(crate) name: Option<&'static str>,
     pub(crate) read_only: bool,
+    pub(crate) offload: bool,
     /// Where the transactional block was written (the `#[transactional]` fn or `Atomic::new()`).
     pub(crate) opened_at: Option<&'static Location<'static>>,
 }
@@ -375,6 +378,7 @@ impl FrameGuard {
                 chain_depth: parent.chain_depth + 1,
                 name: spec.name,
                 read_only,
+                offload: spec.offload || parent.offload,
                 parent: Some(parent.clone()),
                 outer: None,
                 txn: parent.txn.clone(),

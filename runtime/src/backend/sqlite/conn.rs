@@ -39,6 +39,8 @@ pub(crate) struct Conn {
     gate: Arc<Gate>,
     /// Handed back while in use: the next unlock must repair it.
     dirty: AtomicBool,
+    /// Notices a statement that runs long on the calling thread.
+    pub(crate) slow: Arc<super::slow::SlowWatch>,
 }
 
 /// Who is using the connection, as its authorizer and commit hook see it.
@@ -120,11 +122,15 @@ impl Conn {
         conn.commit_hook(Some(move || {
             commits.mode.load(Ordering::Relaxed) != Gate::LIBRARY
         }))?;
+        let slow = Arc::new(super::slow::SlowWatch::default());
+        let watch = slow.clone();
+        conn.progress_handler(super::slow::OPS, Some(move || watch.tick()))?;
         Ok(Conn {
             id: crate::backend::next_session_id(),
             inner: Mutex::new(conn),
             gate,
             dirty: AtomicBool::new(false),
+            slow,
         })
     }
 

@@ -15,6 +15,7 @@ pub(crate) mod conn;
 pub(crate) mod frames;
 pub(crate) mod open;
 pub(crate) mod readers;
+pub(crate) mod slow;
 pub(crate) mod statements;
 pub(crate) mod writer;
 

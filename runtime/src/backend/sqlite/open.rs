@@ -23,6 +23,7 @@ pub struct DatabaseBuilder {
     reader_wait: Duration,
     readers: usize,
     statement_cache: usize,
+    slow_statement: Duration,
     pragmas: Vec<(String, String)>,
     on_open: Vec<OnOpen>,
 }
@@ -38,6 +39,7 @@ impl fmt::Debug for DatabaseBuilder {
             .field("reader_wait", &self.reader_wait)
             .field("readers", &self.readers)
             .field("statement_cache", &self.statement_cache)
+            .field("slow_statement", &self.slow_statement)
             .field("pragmas", &self.pragmas)
             .field("on_open", &self.on_open.len())
             .finish()
@@ -53,6 +55,7 @@ impl Default for DatabaseBuilder {
             reader_wait: Duration::from_secs(30),
             readers: 4,
             statement_cache: 256,
+            slow_statement: crate::backend::sqlite::slow::THRESHOLD,
             pragmas: Vec::new(),
             on_open: Vec::new(),
         }
@@ -68,6 +71,15 @@ impl DatabaseBuilder {
     /// each other through SQLite: they queue in the library (see `writer_wait`).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// A statement that runs longer than this on an executor thread — not offloaded
+    /// (`Atomic::offload`, `offload` in `#[transactional]`, `Tx::offloaded`) — is logged at
+    /// `warn` with its frame once it ends: it stalled every task queued on that tokio worker.
+    /// 100 ms by default.
+    pub fn slow_statement(mut self, threshold: Duration) -> Self {
+        self.slow_statement = threshold;
         self
     }
 
@@ -265,6 +277,12 @@ impl DatabaseBuilder {
             readers,
             checkpointer: Mutex::new(checkpointer),
         };
+        sqlite.writer.slow.set_threshold(self.slow_statement);
+        if let Some(readers) = &sqlite.readers {
+            for reader in readers.idle_connections() {
+                reader.slow.set_threshold(self.slow_statement);
+            }
+        }
         Ok(Database::new(label, self.turn_wait, Engine::Sqlite(sqlite)))
     }
 }
