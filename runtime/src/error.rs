@@ -293,6 +293,47 @@ fn is_busy(err: &rusqlite::Error) -> bool {
     )
 }
 
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The message carries the guidance (what to pass, what to call instead); a bare
+        // variant name in a panic from `unwrap()` would drop it.
+        write!(f, "{}: {self}", self.variant_name())?;
+        if let Some(source) = std::error::Error::source(self) {
+            write!(f, " (source: {source:?})")?;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    fn variant_name(&self) -> &'static str {
+        match self {
+            Error::Sqlite { .. } => "Sqlite",
+            Error::Busy { .. } => "Busy",
+            Error::Timeout(_) => "Timeout",
+            Error::ReadOnly => "ReadOnly",
+            Error::NoTransaction => "NoTransaction",
+            Error::NoDatabase => "NoDatabase",
+            Error::Deadlock(_) => "Deadlock",
+            Error::TransactionClosed(_) => "TransactionClosed",
+            Error::Closed(_) => "Closed",
+            Error::RollbackOnly => "RollbackOnly",
+            Error::Forbidden { .. } => "Forbidden",
+            #[cfg(feature = "postgres")]
+            Error::Postgres(_) => "Postgres",
+            Error::FrameFailed { .. } => "FrameFailed",
+            Error::ParameterCount { .. } => "ParameterCount",
+            Error::Parameter { .. } => "Parameter",
+            Error::Unsupported(_) => "Unsupported",
+            Error::NoRows { .. } => "NoRows",
+            Error::ColumnCount { .. } => "ColumnCount",
+            Error::NoSuchColumn { .. } => "NoSuchColumn",
+            Error::Conversion { .. } => "Conversion",
+            Error::Background { .. } => "Background",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,46 +388,5 @@ mod tests {
             std::error::Error::source(&err).is_some(),
             "the cause is kept as the source"
         );
-    }
-}
-
-impl std::fmt::Debug for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The message carries the guidance (what to pass, what to call instead); a bare
-        // variant name in a panic from `unwrap()` would drop it.
-        write!(f, "{}: {self}", self.variant_name())?;
-        if let Some(source) = std::error::Error::source(self) {
-            write!(f, " (source: {source:?})")?;
-        }
-        Ok(())
-    }
-}
-
-impl Error {
-    fn variant_name(&self) -> &'static str {
-        match self {
-            Error::Sqlite { .. } => "Sqlite",
-            Error::Busy { .. } => "Busy",
-            Error::Timeout(_) => "Timeout",
-            Error::ReadOnly => "ReadOnly",
-            Error::NoTransaction => "NoTransaction",
-            Error::NoDatabase => "NoDatabase",
-            Error::Deadlock(_) => "Deadlock",
-            Error::TransactionClosed(_) => "TransactionClosed",
-            Error::Closed(_) => "Closed",
-            Error::RollbackOnly => "RollbackOnly",
-            Error::Forbidden { .. } => "Forbidden",
-            #[cfg(feature = "postgres")]
-            Error::Postgres(_) => "Postgres",
-            Error::FrameFailed { .. } => "FrameFailed",
-            Error::ParameterCount { .. } => "ParameterCount",
-            Error::Parameter { .. } => "Parameter",
-            Error::Unsupported(_) => "Unsupported",
-            Error::NoRows { .. } => "NoRows",
-            Error::ColumnCount { .. } => "ColumnCount",
-            Error::NoSuchColumn { .. } => "NoSuchColumn",
-            Error::Conversion { .. } => "Conversion",
-            Error::Background { .. } => "Background",
-        }
     }
 }

@@ -454,6 +454,13 @@ impl fmt::Debug for Tx {
     }
 }
 
+/// `block_in_place` needs a multi-thread runtime's worker (or its `block_on`); on a
+/// current-thread runtime there is no other worker to hand the tasks to, and it would panic.
+fn offload_possible() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,11 +496,4 @@ mod tests {
             "the other task did not run during 1,000 statements"
         );
     }
-}
-
-/// `block_in_place` needs a multi-thread runtime's worker (or its `block_on`); on a
-/// current-thread runtime there is no other worker to hand the tasks to, and it would panic.
-fn offload_possible() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
