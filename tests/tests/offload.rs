@@ -100,35 +100,32 @@ fn an_offloaded_statement_leaves_the_worker_to_other_tasks() {
 fn offload_is_inherited_by_savepoints_and_joined_blocks() {
     one_worker().block_on(async {
         let t = TestDb::new(transactional_tests::Kind::File).await;
-        Atomic::new()
+        let offloaded = || Ok::<_, Error>(transactional::current()?.is_offloaded());
+        let (frame, savepoint) = Atomic::new()
             .db(t.db.clone())
             .offload(true)
             .run(async {
-                assert!(transactional::current()?.is_offloaded());
-                Atomic::new()
-                    .run(async {
-                        Ok::<_, Error>(assert!(transactional::current()?.is_offloaded()))
-                    })
-                    .await
+                let savepoint = Atomic::new().run(async { offloaded() }).await?;
+                Ok::<_, Error>((offloaded()?, savepoint))
             })
             .await
             .unwrap();
-        Atomic::new()
+        assert!(frame && savepoint);
+        let (before, joined, after) = Atomic::new()
             .db(t.db.clone())
             .run(async {
-                assert!(!transactional::current()?.is_offloaded());
-                Atomic::new()
+                let before = offloaded()?;
+                let joined = Atomic::new()
                     .propagation(transactional::Propagation::Join)
                     .offload(true)
-                    .run(async {
-                        Ok::<_, Error>(assert!(transactional::current()?.is_offloaded()))
-                    })
+                    .run(async { offloaded() })
                     .await?;
-                // The joined block's setting ends with it.
-                Ok::<_, Error>(assert!(!transactional::current()?.is_offloaded()))
+                Ok::<_, Error>((before, joined, offloaded()?))
             })
             .await
             .unwrap();
+        // The joined block's setting ends with it.
+        assert_eq!((before, joined, after), (false, true, false));
     });
 }
 
