@@ -99,10 +99,7 @@ fn waited_too_long(db: &Database) -> Error {
             ),
             cause(this_task.is_some() && this_task == h.task),
         ),
-        None => (
-            "a transaction that has just ended".to_owned(),
-            cause(false),
-        ),
+        None => ("a transaction that has just ended".to_owned(), cause(false)),
     };
     Error::Busy {
         detail: format!(
@@ -126,12 +123,16 @@ fn waited_too_long(db: &Database) -> Error {
 fn cause(same_task: bool) -> &'static str {
     let outside = crate::context::current_scope().is_none();
     match (outside, same_task) {
-        (true, true) => "This task began that transaction and waits outside it (two \
+        (true, true) => {
+            "This task began that transaction and waits outside it (two \
                          transactions on one database polled together, as by `join!`, run \
-                         one after the other). ",
-        (true, false) => "This task runs outside any transaction, as a task spawned with \
+                         one after the other). "
+        }
+        (true, false) => {
+            "This task runs outside any transaction, as a task spawned with \
                           plain `tokio::spawn` outside a #[transactional] body, with \
-                          `JoinSet::spawn` or with `Handle::spawn` does. ",
+                          `JoinSet::spawn` or with `Handle::spawn` does. "
+        }
         (false, _) => "",
     }
 }
