@@ -79,7 +79,7 @@ impl VisitMut for Spawns<'_> {
                 qself: None, path, ..
             }) => {
                 if let Some((spawn, arguments)) = tokio_spawn(path) {
-                    let private = self.private;
+                    let private = respan(self.private, path.span());
                     let spawn = quote_spanned!(path.span()=> #private::#spawn #arguments);
                     *path = syn::parse2(spawn).expect("`<crate>::__private::<spawn>` is a path");
                     return;
@@ -130,8 +130,8 @@ impl Spawns<'_> {
             return;
         }
         let future = &mut call.args[1];
-        let private = self.private;
         let span = future.span();
+        let private = respan(self.private, span);
         let carried = quote_spanned!(span=> #private::carry(#future));
         *future = syn::parse2(carried).expect("`<crate>::__private::carry(<expr>)` is a call");
     }
@@ -276,6 +276,7 @@ fn rewrite_tokens(tokens: TokenStream, private: &TokenStream) -> TokenStream {
         }
         if let Some((len, spawn, span)) = spawn_path_at(&tokens, at) {
             let spawn = Ident::new(spawn, span);
+            let private = respan(private, span);
             out.extend(quote_spanned!(span=> #private::#spawn));
             at += len;
             continue;
@@ -343,6 +344,19 @@ fn is_text_macro(name: &Ident) -> bool {
 const EXPRESSION_AFTER: &[&str] = &[
     "return", "break", "in", "match", "if", "while", "else", "yield", "move", "mut",
 ];
+
+/// `tokens` (the runtime's path) with the span of the code it replaces, so that an error
+/// about the call points at the user's `tokio::spawn`, not at the attribute.
+fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(span);
+            token
+        })
+        .collect()
+}
 
 /// Whether `tokens` starts with `::`.
 fn is_path_sep(tokens: &[TokenTree]) -> bool {

@@ -38,8 +38,9 @@ pub enum Error {
     #[error("attempt to write in a read-only transaction")]
     ReadOnly,
 
-    /// `propagation = "mandatory"` (or `transactional::current()`) outside any transaction.
-    #[error("no transaction is active in this task (propagation = \"mandatory\", or `current()` outside a #[transactional] fn)")]
+    /// `propagation = "mandatory"` (or `transactional::current()`) outside any transaction —
+    /// also in a task spawned from inside one without its context.
+    #[error("no transaction is active in this task (propagation = \"mandatory\", or `current()` outside a #[transactional] fn; a task spawned with plain `tokio::spawn`, `JoinSet::spawn` or `Handle::spawn` starts outside any: use `transactional::spawn` or wrap its future in `transactional::carry(..)`)")]
     NoTransaction,
 
     /// An outermost transaction had no database: no `db = ..`, no enclosing transaction and no

@@ -147,7 +147,7 @@ async fn carried_children_write_in_the_parent_transaction_and_an_uncarried_one_i
 
 /// `carry` takes the frame current when it is called: a carried future polled after that
 /// frame has ended gets `TransactionClosed`, as a task `transactional::spawn` started would.
-/// Outside a transaction it carries nothing.
+/// Outside a transaction it carries nothing, and `current()` there says how to carry one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carry_takes_the_frame_current_when_called() {
     for kind in KINDS {
@@ -166,7 +166,11 @@ async fn carry_takes_the_frame_current_when_called() {
             "{kind:?}"
         );
         let outside = transactional::carry(async { transactional::current().map(|tx| tx.id()) });
-        assert!(matches!(outside.await, Err(Error::NoTransaction)));
+        let outside = outside.await;
+        assert!(matches!(outside, Err(Error::NoTransaction)), "{outside:?}");
+        // What an uncarried child that asks for the transaction is told.
+        let message = outside.unwrap_err().to_string();
+        assert!(message.contains("transactional::carry"), "{message}");
         assert_eq!(test.kv().await, table([]), "{kind:?}");
     }
 }

@@ -69,6 +69,46 @@ fn leaves_other_paths_in_macro_arguments_alone() {
     );
 }
 
+/// Where each token of `tokens` starts (line, column), depth first.
+fn starts(tokens: TokenStream) -> Vec<(usize, usize)> {
+    tokens
+        .into_iter()
+        .flat_map(|token| {
+            let start = token.span().start();
+            let mut found = vec![(start.line, start.column)];
+            if let proc_macro2::TokenTree::Group(group) = token {
+                found.extend(starts(group.stream()));
+            }
+            found
+        })
+        .collect()
+}
+
+#[test]
+fn the_rewrite_keeps_the_span_of_what_it_replaces() {
+    // Parsed from text, so that every token has a line and column (call-site tokens made by
+    // the rewrite would have line 1, column 0).
+    let body = "{\n    m!(x, tokio::spawn(a()));\n    ::tokio::task::spawn_local(b());\n}";
+    let mut block: syn::Block = syn::parse_str(body).expect("a block");
+    crate::spawn::rewrite(&mut block, &quote!(::transactional::__private));
+    let [syn::Stmt::Macro(mac), syn::Stmt::Expr(call, _)] = &block.stmts[..] else {
+        panic!("two statements: {}", quote!(#block))
+    };
+    // In the macro: `::transactional::__private::spawn` all where `tokio::spawn` was
+    // (line 2, column 10).
+    let in_macro = starts(mac.mac.tokens.clone());
+    assert_eq!(in_macro[..2], [(2, 7), (2, 8)], "{in_macro:?}");
+    assert!(
+        in_macro[2..11].iter().all(|&start| start == (2, 10)),
+        "{in_macro:?}"
+    );
+    assert_eq!(in_macro[11], (2, 22), "the arguments follow: {in_macro:?}");
+    // The call's path: where `::tokio` was (line 3, column 4).
+    let path = quote!(#call);
+    let path: Vec<_> = starts(path).into_iter().take(9).collect();
+    assert!(path.iter().all(|&start| start == (3, 4)), "{path:?}");
+}
+
 #[test]
 fn keeps_turbofish_arguments() {
     let out = rewrite(quote! {
