@@ -174,3 +174,47 @@ async fn carry_takes_the_frame_current_when_called() {
         assert_eq!(test.kv().await, table([]), "{kind:?}");
     }
 }
+
+/// Two transactions on one database polled together by one task (`join!`) run one after
+/// the other: the second waits for the first, a legitimate wait that is never cut short.
+/// When it runs out, the error says the waiter is the holder's own task, not a child
+/// spawned without the context.
+///
+/// SQLite-only: SQLite's single-writer queue; on PostgreSQL the two run side by side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_in_the_holders_own_task_is_named_as_such() {
+    for kind in [Kind::File, Kind::Memory] {
+        let test = TestDb::with_builder(kind, Database::builder().writer_wait(WRITER_WAIT)).await;
+        let db = test.db.clone();
+        let first_db = db.clone();
+        let first = Atomic::new().db(db.clone()).name("first").run(async move {
+            let db = first_db;
+            put(db.clone(), "first".into(), 1).await?;
+            // Longer than `writer_wait`, so that the second one's wait runs out.
+            tokio::time::sleep(WRITER_WAIT * 2).await;
+            Ok::<_, Error>(())
+        });
+        let second = async move {
+            // Let the first take the writer.
+            tokio::time::sleep(WRITER_WAIT / 10).await;
+            put(db.clone(), "second".into(), 2).await
+        };
+        // In a task: the test's own future runs in `block_on`, which is no tokio task (and
+        // has no task id to compare).
+        let both = tokio::spawn(async move { tokio::join!(first, second) });
+        let (first, second) = bounded("join", both).await.expect("the joining task");
+        first.unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        let Err(Error::Busy { detail, .. }) = &second else {
+            panic!("{kind:?}: expected Busy, got {second:?}")
+        };
+        assert!(
+            detail.contains("This task began that transaction and waits outside it"),
+            "{kind:?}: {detail}"
+        );
+        assert!(
+            !detail.contains("runs outside any transaction"),
+            "{kind:?}: {detail}"
+        );
+        assert_eq!(test.kv().await, table([("first", 1)]), "{kind:?}");
+    }
+}
