@@ -145,10 +145,10 @@ impl Spawns<'_> {
         if found.is_empty() {
             return vec![Item::Use(item)];
         }
-        let private = self.private;
         let mut items = Vec::new();
         for (spawn, name) in found {
             let (attrs, vis) = (&item.attrs, &item.vis);
+            let private = respan(self.private, name.span());
             let spawn = Ident::new(spawn, name.span());
             let import =
                 quote_spanned!(name.span()=> #(#attrs)* #vis use #private::#spawn as #name;);
