@@ -148,9 +148,9 @@ use proc_macro::TokenStream;
 /// - Not rewritten: method calls (`set.spawn(fut)`, `handle.spawn(fut)` — a method named
 ///   `spawn` may be any type's and take anything, so its argument is never touched), those
 ///   types named without `tokio::`, a `spawn` imported outside the fn or through a glob,
-///   spawns in other fns the body calls, and items nested in the body (they run wherever
-///   they are called from). There, wrap the future in `transactional::carry(..)` or call
-///   `transactional::spawn`. A task spawned without the transaction begins transactions of
+///   spawns a macro expands to (only its arguments are seen), spawns in other fns the body
+///   calls, and items nested in the body (they run wherever they are called from). There,
+///   wrap the future in `transactional::carry(..)` or call `transactional::spawn`. A task spawned without the transaction begins transactions of
 ///   its own; one that waits for the writer its parent holds fails after `writer_wait`
 ///   (see `transactional::carry`).
 ///

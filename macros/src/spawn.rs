@@ -50,6 +50,8 @@
 //!   imports (`use tokio::task::*;`) and renamed modules (`use tokio::task as t;`): the
 //!   attribute sees only the fn, and an explicit import added next to a glob would clash
 //!   with a local item of the same name. Call `transactional::spawn` there.
+//! - Spawns that a macro expands to (`my_spawn!(fut)` defined outside the fn): the attribute
+//!   sees a macro's arguments, not its expansion.
 //! - Spawns in fns the body calls: they are other fns. They run outside the transaction
 //!   unless they use `transactional::spawn` or `transactional::carry`.
 
