@@ -175,12 +175,17 @@ fn uses_in_nested_items_are_left_alone() {
         mod m {
             use tokio::spawn as go;
         }
+        macro_rules! later {
+            () => { tokio::spawn(b()) };
+        }
     });
     assert_contains(
         &out,
         &[
             "fn inner () { use tokio :: spawn ; m ! (tokio :: spawn (a ())) ; }",
             "mod m { use tokio :: spawn as go ; }",
+            // A macro defined in the body expands wherever it is used, like a nested fn.
+            "macro_rules ! later { () => { tokio :: spawn (b ()) } ; }",
         ],
     );
 }
