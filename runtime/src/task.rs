@@ -49,10 +49,11 @@ where
 /// another executor, or a future stored to be polled later.
 ///
 /// [`spawn`] is `tokio::spawn(carry(future))`, and `carry` has its semantics: the future's
-/// statements and `#[transactional]` calls are savepoints in this frame, ordered with those of
-/// every other task of the transaction; one that runs after the frame has ended gets
-/// [`Error::TransactionClosed`]. Outside a transaction `future` runs as it is, outside any.
-/// The frame is the one current when `carry` is called, not when the future is first polled.
+/// statements run in this frame and its `#[transactional]` calls are savepoints of it,
+/// ordered with those of every other task of the transaction; a statement after the frame
+/// has ended gets [`Error::TransactionClosed`]. Outside a transaction `future` runs as it
+/// is, outside any. The frame is the one current when `carry` is called, not when the future
+/// is first polled.
 ///
 /// ```
 /// # async fn demo() -> Result<(), transactional::Error> {

@@ -124,14 +124,13 @@ fn cause(same_task: bool) -> &'static str {
     let outside = crate::context::current_scope().is_none();
     match (outside, same_task) {
         (true, true) => {
-            "This task began that transaction and waits outside it (two \
-                         transactions on one database polled together, as by `join!`, run \
-                         one after the other). "
+            "This task began that transaction and waits outside it (two transactions on one \
+             database polled together, as by `join!`, run one after the other). "
         }
         (true, false) => {
-            "This task runs outside any transaction, as a task spawned with \
-                          plain `tokio::spawn` outside a #[transactional] body, with \
-                          `JoinSet::spawn` or with `Handle::spawn` does. "
+            "This task runs outside any transaction, as a task spawned with plain \
+             `tokio::spawn` outside a #[transactional] body, with `JoinSet::spawn` or with \
+             `Handle::spawn` does. "
         }
         (false, _) => "",
     }
