@@ -7,7 +7,8 @@
 //!
 //! One module per step: `args` parses the attribute into typed options (their values are
 //! checked in `value`), `validate` checks the fn and how the options combine, `expand` writes
-//! the tokens, `spawn` rewrites `tokio::spawn` and `tokio::task::spawn_local` in the body,
+//! the tokens, `spawn` rewrites tokio's spawns in the body (also in macro arguments and
+//! `use`s) to the ones that carry the transaction,
 //! and `async_trait` finds the body of a method that `#[async_trait]` has already rewritten.
 
 mod args;
@@ -133,11 +134,26 @@ use proc_macro::TokenStream;
 ///   is hygienic: the body cannot name it.
 /// - Every path starts with `::transactional::__private` (or the `crate = ".."` path), so
 ///   local items named `core`, `transactional`, `Atomic`, … cannot interfere.
-/// - In the body, `tokio::spawn(..)` and `tokio::task::spawn(..)` (with or without a
-///   leading `::`) become `::transactional::__private::spawn(..)`, and
-///   `tokio::task::spawn_local(..)` becomes `::transactional::__private::spawn_local(..)`;
-///   both carry the current transaction into the new task. Items nested in the body are left
-///   alone, and so are paths inside macro invocations.
+/// - In the body, `tokio::spawn` and `tokio::task::spawn` (with or without a leading `::`,
+///   with or without turbofish arguments, called or passed as a value) become
+///   `::transactional::__private::spawn`, and `tokio::task::spawn_local` becomes
+///   `::transactional::__private::spawn_local`; both carry the current transaction into the
+///   new task. The same paths are rewritten inside macro invocations (`tokio::join!`,
+///   `select!`, `vec!`, any macro: the token sequence is replaced, its span kept), except in
+///   `stringify!` and `concat!`, where they are text. A `use tokio::spawn;` (or
+///   `use tokio::spawn as go;`, `use tokio::task::spawn_local;`, also inside a `use` group)
+///   written in the body imports the carrying fn under the same name. A call of
+///   `tokio::task::JoinSet::spawn`, `tokio::task::LocalSet::spawn_local`,
+///   `tokio::runtime::Handle::spawn` or `tokio::runtime::Runtime::spawn` written with that
+///   full path gets its future wrapped in `::transactional::__private::carry(..)`.
+/// - Not rewritten: method calls (`set.spawn(fut)`, `handle.spawn(fut)` — a method named
+///   `spawn` may be any type's and take anything, so its argument is never touched), those
+///   types named without `tokio::`, a `spawn` imported outside the fn or through a glob,
+///   spawns a macro expands to (only its arguments are seen), spawns in other fns the body
+///   calls, and items nested in the body (they run wherever they are called from). There,
+///   wrap the future in `transactional::carry(..)` or call `transactional::spawn`. A task spawned without the transaction begins transactions of
+///   its own; one that waits for the writer its parent holds fails after `writer_wait`
+///   (see `transactional::carry`).
 ///
 /// With `retries = N` the body has to be built afresh for every attempt, and whether an
 /// attempt's error is transient is read off the error itself (a `transactional::Error`, or

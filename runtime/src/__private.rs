@@ -2,7 +2,7 @@
 
 pub use crate::atomic::{Atomic, Isolation, Propagation};
 pub use crate::backend::sqlite::conn::Begin;
-pub use crate::task::{spawn, spawn_local};
+pub use crate::task::{carry, spawn, spawn_local};
 pub use ::core::time::Duration;
 
 use crate::database::Database;

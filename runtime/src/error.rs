@@ -43,8 +43,9 @@ pub enum Error {
     ReadOnly,
 
     /// Something that needs the current transaction ran outside one: `current()`,
-    /// `on_commit`, `set_rollback_only`, or a `propagation = "mandatory"` fn.
-    #[error("no transaction is active in this task: `current()`, `on_commit`, `on_rollback` and `set_rollback_only` work inside a #[transactional] fn or an `Atomic` block, and in tasks spawned from one with `transactional::spawn`, `carry` or a `TaskGroup`; a `propagation = \"mandatory\"` fn must be called inside one")]
+    /// `on_commit`, `set_rollback_only`, or a `propagation = "mandatory"` fn — also in a task
+    /// spawned from inside a transaction without its context.
+    #[error("no transaction is active in this task: `current()`, `on_commit`, `on_rollback` and `set_rollback_only` work inside a #[transactional] fn or an `Atomic` block, and a `propagation = \"mandatory\"` fn must be called inside one. A task spawned with plain `tokio::spawn`, `JoinSet::spawn` or `Handle::spawn` starts outside any transaction: use `transactional::spawn` or a `TaskGroup`, or wrap its future in `transactional::carry(..)`")]
     NoTransaction,
 
     /// An outermost transaction had no database: no `db = ..`, no enclosing transaction and no

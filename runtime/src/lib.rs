@@ -39,6 +39,25 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 //! ```
 //!
+//! # Other tasks
+//!
+//! The transaction is a task-local context. Tasks started with [`spawn`], [`spawn_local`] or
+//! a [`TaskGroup`] carry it: their statements and `#[transactional]` calls run as savepoints
+//! of the frame they were spawned from. Inside a `#[transactional]` body the attribute
+//! rewrites `tokio::spawn`, `tokio::task::spawn` and `tokio::task::spawn_local` to these (also
+//! inside macro invocations such as `tokio::join!`, and through `use tokio::spawn` written
+//! in the body). For every other way of running a future — `JoinSet::spawn`,
+//! `Handle::spawn`, a `LocalSet`, another executor — wrap it in [`carry`]:
+//! `set.spawn(transactional::carry(fut))`.
+//!
+//! A task started without the context runs outside the transaction: its `#[transactional]`
+//! calls begin transactions of their own. On SQLite such a write queues for the writer that
+//! the spawning transaction holds; if that transaction waits for the task, the task fails
+//! after the database's `writer_wait` (30 s by default) with an [`Error::Busy`] naming the
+//! holder and this cause. The library cannot fail it sooner: tokio keeps no parent link
+//! between tasks, so the task cannot be told from an unrelated one rightly queued behind a
+//! long transaction (see [`carry`]).
+//!
 //! See the README for the problem this solves, the guarantee, and the options.
 
 #![warn(
@@ -75,7 +94,7 @@ pub use database::{AsDatabase, Database};
 pub use error::{Error, Result};
 pub use hooks::{on_commit, on_commit_async, on_rollback};
 pub use stats::{Stats, WaitHistogram};
-pub use task::{spawn, spawn_local, TaskGroup};
+pub use task::{carry, spawn, spawn_local, TaskGroup};
 pub use testing::{test_transaction, TestOutcome};
 pub use tx::Tx;
 #[doc(hidden)]
@@ -130,6 +149,7 @@ fn _assert_send_sync() {
     send(&Atomic::new().run(body));
     send(&atomic(async { Ok::<_, Error>(()) }));
     send(&spawn(async {}));
+    send(&carry(async {}));
     let tx = current();
     if let Ok(tx) = &tx {
         send(&tx.execute("SELECT 1", ()));

@@ -1,4 +1,19 @@
-//! Carrying the current transaction into other tasks: `spawn`, `spawn_local` and `TaskGroup`.
+//! Carrying the current transaction into other tasks: `spawn`, `spawn_local`, `TaskGroup`,
+//! and `carry` for every other way of running a future elsewhere.
+//!
+//! The transaction of a task is a tokio task-local: a task spawned with plain `tokio::spawn`,
+//! `JoinSet::spawn`, `Handle::spawn` or another executor starts outside any transaction. Its
+//! statements then fail with [`Error::NoTransaction`], and its `#[transactional]` calls begin
+//! transactions of their own — which, on a SQLite database whose writer the spawning
+//! transaction holds, queue behind that transaction. If that transaction waits for the task,
+//! neither ever proceeds, until the waiting task gives up after the database's
+//! `writer_wait` (default 30 s) with an [`Error::Busy`] that names the holder and this cause.
+//!
+//! The library cannot fail that wait any sooner: tokio records no parent of a task, so a task
+//! spawned without the context cannot be told from an unrelated one that rightly queues
+//! behind a long transaction, and failing it would fail a legitimate wait. Carry the context
+//! instead: the functions here run the task inside the frame that was current where they
+//! were called, as savepoints ordered with those of every other task of the transaction.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -17,15 +32,57 @@ use crate::error::Error;
 /// `#[transactional]` calls run in the frame that was current here, as savepoints ordered
 /// with those of every other task of the transaction.
 ///
-/// Outside a transaction it is exactly `tokio::spawn`. Inside a `#[transactional]` body,
-/// the attribute rewrites `tokio::spawn(..)` to this. A task that outlives the frame it
-/// carries gets [`Error::TransactionClosed`] from its statements.
+/// It is `tokio::spawn(`[`carry`]`(future))`; outside a transaction it is exactly
+/// `tokio::spawn`. Inside a `#[transactional]` body, the attribute rewrites `tokio::spawn(..)`
+/// to this. A task that outlives the frame it carries gets [`Error::TransactionClosed`] from
+/// its statements.
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     tokio::spawn(context::carry(future))
+}
+
+/// Wraps `future` so that it runs in the current transaction (the frame current here),
+/// wherever and by whatever it is polled: for `JoinSet::spawn`, `Handle::spawn`, `LocalSet`,
+/// another executor, or a future stored to be polled later.
+///
+/// [`spawn`] is `tokio::spawn(carry(future))`, and `carry` has its semantics: the future's
+/// statements run in this frame and its `#[transactional]` calls are savepoints of it,
+/// ordered with those of every other task of the transaction; a statement after the frame
+/// has ended gets [`Error::TransactionClosed`]. Outside a transaction `future` runs as it
+/// is, outside any. The frame is the one current when `carry` is called, not when the future
+/// is first polled.
+///
+/// ```
+/// # async fn demo() -> Result<(), transactional::Error> {
+/// use tokio::task::JoinSet;
+/// use transactional::{Atomic, Database};
+/// let db = Database::open_in_memory().await?;
+/// Atomic::new().db(db.clone()).run(async {
+///     transactional::current()?.execute_batch("CREATE TABLE t(x)").await?;
+///     let mut set = JoinSet::new();
+///     for i in 0..3 {
+///         set.spawn(transactional::carry(transactional::atomic(async move {
+///             let tx = transactional::current()?;
+///             tx.execute("INSERT INTO t VALUES (?1)", (i,)).await?;
+///             Ok::<_, transactional::Error>(tx.depth())
+///         })));
+///     }
+///     // Each child ran in a savepoint (depth 1) of this transaction, not in one of its own.
+///     while let Some(joined) = set.join_next().await {
+///         assert_eq!(joined.expect("child task")?, 1);
+///     }
+///     let n: i64 = transactional::current()?.query_row("SELECT count(*) FROM t", ()).await?.get(0)?;
+///     assert_eq!(n, 3);
+///     Ok::<_, transactional::Error>(())
+/// }).await?;
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+pub fn carry<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    context::carry(future)
 }
 
 /// `tokio::task::spawn_local`, carrying the current transaction: the spawned `!Send` task's

@@ -6,6 +6,7 @@ use crate::args::Args;
 
 mod expand;
 mod parse;
+mod spawn;
 
 fn args(tokens: TokenStream) -> Args {
     syn::parse2(tokens).unwrap_or_else(|error| panic!("{error}"))

@@ -62,4 +62,7 @@ pub(crate) struct WriterHolder {
     pub(crate) frame_id: u64,
     pub(crate) name: Option<&'static str>,
     pub(crate) opened_at: &'static std::panic::Location<'static>,
+    /// The tokio task that began it (none outside a tokio task), to tell a waiter whether it
+    /// is that very task.
+    pub(crate) task: Option<tokio::task::Id>,
 }

@@ -87,7 +87,9 @@ impl DatabaseBuilder {
     /// (default 30 s) before failing with [`Error::Busy`], which names the transaction that
     /// holds the lock. A wait this long usually means that transaction waits for this one:
     /// a task spawned without its transaction context (`tokio::spawn` outside a
-    /// `#[transactional]` body instead of `transactional::spawn`).
+    /// `#[transactional]` body, `JoinSet::spawn`, `Handle::spawn`, instead of
+    /// `transactional::spawn` or `transactional::carry`). The wait is not cut short for
+    /// such a task: it cannot be told from an unrelated one (see [`carry`](crate::carry)).
     pub fn writer_wait(mut self, wait: Duration) -> Self {
         self.writer_wait = wait;
         self

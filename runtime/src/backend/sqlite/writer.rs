@@ -4,6 +4,14 @@
 //! come first served, instead of meeting `SQLITE_BUSY` from each other. A wait longer than
 //! the database's `writer_wait` is an error that names the transaction holding the lock:
 //! such a wait almost always means that transaction waits for this one.
+//!
+//! The commonest such cycle is a task spawned from inside the holding transaction without
+//! its context (plain `tokio::spawn` in a helper, `JoinSet::spawn`, `Handle::spawn`) that
+//! begins a write transaction of its own while the holder awaits it. It is reported only
+//! when the wait runs out, never at once: tokio records no parent of a task, so such a task
+//! cannot be told from an unrelated one rightly queued behind a long transaction. What is
+//! known for certain — whether the waiter runs outside any transaction, whether it is the
+//! very task that began the holder — goes into the error, with what to do.
 
 use std::panic::Location;
 use std::time::Duration;
@@ -63,6 +71,7 @@ pub(crate) async fn acquire(
         frame_id,
         name,
         opened_at,
+        task: tokio::task::try_id(),
     });
     Ok(WriterHold {
         db: db.clone(),
@@ -78,27 +87,52 @@ fn waited_too_long(db: &Database) -> Error {
         .writer_holder
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let holder = match holder {
-        Some(h) => format!(
-            "transaction #{}{} opened at {}:{}",
-            h.frame_id,
-            h.name.map(|n| format!(" `{n}`")).unwrap_or_default(),
-            h.opened_at.file(),
-            h.opened_at.line()
+    let this_task = tokio::task::try_id();
+    let (holder, cause) = match holder {
+        Some(h) => (
+            format!(
+                "transaction #{}{} opened at {}:{}",
+                h.frame_id,
+                h.name.map(|n| format!(" `{n}`")).unwrap_or_default(),
+                h.opened_at.file(),
+                h.opened_at.line()
+            ),
+            cause(this_task.is_some() && this_task == h.task),
         ),
-        None => "a transaction that has just ended".to_owned(),
+        None => ("a transaction that has just ended".to_owned(), cause(false)),
     };
     Error::Busy {
         detail: format!(
-            "waited {:?} for the write lock of {}, held by {holder}. If that transaction is \
-             waiting for this task, the task was spawned without its transaction context: \
-             use `transactional::spawn`, `transactional::spawn_local` or a `TaskGroup` (or \
-             `tokio::spawn` / `tokio::task::spawn_local` inside a #[transactional] fn, which \
-             the attribute rewrites)",
+            "waited {:?} for the write lock of {}, held by {holder}. {cause}If that \
+             transaction is waiting for this task, the wait could never end: the task was \
+             started without the transaction's context. Start it with \
+             `transactional::spawn`, `transactional::spawn_local` or a `TaskGroup`, or wrap \
+             its future in `transactional::carry(..)` (for `JoinSet::spawn`, \
+             `Handle::spawn` or another executor), and it runs as a savepoint of that \
+             transaction (inside a #[transactional] fn, `tokio::spawn` and \
+             `tokio::task::spawn_local` are rewritten to carry it)",
             db.inner.sqlite().writer_wait,
             db.label()
         ),
         source: None,
+    }
+}
+
+/// What is certain about the waiting task, for the error of a writer wait that ran out.
+/// `same_task`: the waiter is the tokio task that began the holder.
+fn cause(same_task: bool) -> &'static str {
+    let outside = crate::context::current_scope().is_none();
+    match (outside, same_task) {
+        (true, true) => {
+            "This task began that transaction and waits outside it (two transactions on one \
+             database polled together, as by `join!`, run one after the other). "
+        }
+        (true, false) => {
+            "This task runs outside any transaction, as a task spawned with plain \
+             `tokio::spawn` outside a #[transactional] body, with `JoinSet::spawn` or with \
+             `Handle::spawn` does. "
+        }
+        (false, _) => "",
     }
 }
 
