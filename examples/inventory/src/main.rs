@@ -138,7 +138,11 @@ async fn reserve(
 /// line is reserved or none is: the first failing line cancels the others, and the order's
 /// transaction rolls back with everything its lines wrote.
 #[transactional(db = db)]
-async fn place_order(db: &Database, customer: i64, lines: Vec<(i64, i64)>) -> Result<i64, ShopError> {
+async fn place_order(
+    db: &Database,
+    customer: i64,
+    lines: Vec<(i64, i64)>,
+) -> Result<i64, ShopError> {
     let order: i64 = transactional::current()?
         .query_row(
             "INSERT INTO orders(customer) VALUES (?1) RETURNING id",
@@ -151,20 +155,20 @@ async fn place_order(db: &Database, customer: i64, lines: Vec<(i64, i64)>) -> Re
     // type), as does `join_all().await?` below: nothing pins `E`, and the default
     // `E = transactional::Error` applies only where the type is written, not to a call.
     // Without it: "error[E0283]: type annotations needed for `TaskGroup<(), _>`".
-    let mut lines_group: TaskGroup<(), ShopError> = TaskGroup::new();
+    let mut tg: TaskGroup<(), ShopError> = TaskGroup::new();
     for (product, quantity) in lines {
-        lines_group.spawn(async move {
+        tg.spawn(async move {
             // The slow call first, before `reserve` opens its savepoint: the quotes of all
             // the lines are in flight at once. Awaited inside `reserve` instead, each would
             // hold the order's turn while it waits, and the lines would be priced one after
-            // another. (It needs nothing from the transaction; if it did, reading in the
-            // parent before spawning works the same way.)
+            // another. (Reads the call needs can be made here too, before `reserve`: a
+            // statement outside a savepoint holds the order's turn only while it runs.)
             let unit_price = quote(product).await?;
             reserve(order, product, quantity, unit_price).await?;
             Ok(())
         });
     }
-    lines_group.join_all().await?;
+    tg.join_all().await?;
     Ok(order)
 }
 
