@@ -104,8 +104,12 @@ fn install_section_matches_the_workspace() {
         .as_table()
         .expect("inventory: transactional = { path = .. }")
         .clone();
-    let shown_path = shown_dep.remove("path").expect("README: a `path` dependency");
-    let used_path = used_dep.remove("path").expect("inventory: a `path` dependency");
+    let shown_path = shown_dep
+        .remove("path")
+        .expect("README: a `path` dependency");
+    let used_path = used_dep
+        .remove("path")
+        .expect("inventory: a `path` dependency");
     assert_eq!(
         shown_dep, used_dep,
         "the transactional dependency's keys other than `path` differ"
@@ -264,7 +268,10 @@ fn bank_session(readme: &str) -> Vec<Exchange> {
         if words.is_empty() {
             continue;
         }
-        assert_eq!(words[0], "curl", "a command of the session that is not curl: {line}");
+        assert_eq!(
+            words[0], "curl",
+            "a command of the session that is not curl: {line}"
+        );
         let mut exchange = Exchange {
             method: reqwest::Method::GET,
             path: String::new(),
