@@ -1,13 +1,15 @@
 //! A bank over HTTP whose handlers are `#[transactional]`; see `app.rs` for the API.
 //!
 //! ```text
-//! cargo run --release --example bank -- --addr 127.0.0.1:3000 --db bank.db
-//! curl -s localhost:3000/accounts -H 'content-type: application/json' -d '{"owner":"ada","opening_balance":1000}'
-//! curl -s localhost:3000/accounts -H 'content-type: application/json' -d '{"owner":"bob","opening_balance":500}'
-//! curl -s localhost:3000/transfers/batch -H 'content-type: application/json' \
-//!      -d '{"transfers":[{"from":1,"to":2,"amount":300},{"from":2,"to":1,"amount":9999},{"from":1,"to":42,"amount":5}]}'
-//! curl -s localhost:3000/audit
+//! cargo run --release --example bank -- --addr 127.0.0.1:3000
 //! ```
+//!
+//! The README's "Examples" section has a session of `curl` commands against it, with their
+//! answers (checked by `examples/tests/readme.rs`).
+//!
+//! Without `--db` the data lives in a new database in a temporary folder, deleted when the
+//! server stops, so every run starts empty and gives the ids the README shows; `--db FILE`
+//! keeps the data in `FILE` between runs.
 //!
 //! Logs go to stderr; `RUST_LOG` sets what is shown (default `info`; try
 //! `RUST_LOG=info,transactional=debug` for a span per transaction and savepoint).
@@ -28,9 +30,10 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
-    /// SQLite file (created if missing; its data is kept between runs).
-    #[arg(long, default_value = "bank.db")]
-    db: PathBuf,
+    /// SQLite file (created if missing; its data is kept between runs). Without it, a new
+    /// database in a temporary folder, deleted when the server stops.
+    #[arg(long)]
+    db: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -43,9 +46,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
-    let db = Database::open(&args.db).await?;
+    // Kept until `main` returns: dropping it deletes the folder and the temporary database.
+    let mut temporary = None;
+    let path = match args.db {
+        Some(path) => path,
+        None => temporary
+            .insert(tempfile::tempdir()?)
+            .path()
+            .join("bank.db"),
+    };
+    let db = Database::open(&path).await?;
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, db = %args.db.display(), "bank listening");
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        db = %path.display(),
+        temporary = temporary.is_some(),
+        "bank listening"
+    );
     bank::serve(listener, db, shutdown_signal()).await?;
     Ok(())
 }
