@@ -42,37 +42,41 @@ pub fn transactional(args: TokenStream, item: TokenStream) -> TokenStream {
 // Input:
 //
 //     #[transactional(db = db, propagation = "join", name = "load")]
-//     async fn f(db: &Database, x: u32) -> Result<u32, MyError> { body }
+//     async fn f(db: &Database, x: u32) -> Result<u32, MyError> { use ..; body }
 //
 // Output:
 //
 //     async fn f(db: &Database, x: u32) -> Result<u32, MyError> {
-//         ::transactional::__private::assert_error_type::<MyError>();
-//         ::transactional::__private::Atomic::new()
-//             .db(::transactional::__private::database(&(db)))
-//             .propagation(::transactional::__private::Propagation::Join)
-//             .name("load")
-//             .run(async move {
+//         use ::transactional::__private as __transactional_private;
+//         use ..;
+//         #[allow(clippy::needless_return)]
+//         return __transactional_private::TxResult::finish(__transactional_private::TxResult::run(
+//             __transactional_private::Atomic::new()
+//                 .db(__transactional_private::database(&(db)))
+//                 .propagation(__transactional_private::Propagation::Join)
+//                 .name("load"),
+//             async move {
 //                 #[allow(unreachable_code, ..)]
 //                 if false {
 //                     let __transactional_ret: Result<u32, MyError> = loop {};
 //                     return __transactional_ret;
 //                 }
 //                 body
-//             })
-//             .await
+//             },
+//         )
+//         .await);
 //     }
 //
-// With `retries = 3` the last part is `.retries(3).run_retrying(|| async { body })`: a fresh
-// body for each attempt, borrowing the arguments rather than moving them in (a closure that
-// moved them into its first future could not make a second one).
+// With `retries = 3` the call is `TxResult::run_retrying(atomic.retries(3), || async { body }, classify)`:
+// a fresh body for each attempt, borrowing the arguments rather than moving them in (a
+// closure that moved them into its first future could not make a second one).
 fn expand(args: &Args, function: Function) -> TokenStream {
     let Function {
         mut item,
         output,
         async_trait,
     } = function;
-    spawn::rewrite(&mut item.block, &private(args, Span::call_site()));
+    spawn::rewrite(&mut item.block, &alias(Span::call_site()));
     let target = match async_trait {
         false => &mut item.block,
         true => {
@@ -86,67 +90,119 @@ fn expand(args: &Args, function: Function) -> TokenStream {
         false => 0,
         true => async_trait::prologue_len(&target.stmts),
     };
-    let stmts = target.stmts.split_off(prologue);
+    let mut stmts = target.stmts.split_off(prologue);
+    // The body's leading items (`use`, `const`, helper fns) go first, before anything the
+    // attribute adds, so that `clippy::items_after_statements` does not fire on code the
+    // user wrote in the right order. An item captures nothing, so moving it out of the
+    // `async` block changes nothing else.
+    let items = stmts
+        .iter()
+        .take_while(|stmt| matches!(stmt, Stmt::Item(_)))
+        .count();
+    let body = stmts.split_off(items);
     let mut args = args.clone();
     if let (true, Some(db)) = (async_trait && item.sig.receiver().is_some(), &mut args.db) {
         async_trait::rename_self(&mut db.value);
     }
-    let wrapped = wrap(&args, &output, &stmts, target.brace_token.span);
+    let probe = probe(&args);
+    let wrapped = wrap(&args, &output, &body, target.brace_token.span);
+    target.stmts.push(Stmt::Item(syn::Item::Verbatim(probe)));
+    target.stmts.extend(stmts);
     target.stmts.push(Stmt::Expr(Expr::Verbatim(wrapped), None));
     item.into_token_stream()
 }
 
+/// The name the expansion gives `<crate>::__private`. An item's name is visible to the body
+/// whatever its span's hygiene, hence the unlikely name.
+const ALIAS: &str = "__transactional_private";
+
+/// The alias spanned on `span` as it is: an item name resolves the same with any hygiene,
+/// and rustc folds two reports of one failed bound only when their spans are identical.
+fn alias(span: Span) -> TokenStream {
+    let alias = Ident::new(ALIAS, span);
+    quote!(#alias)
+}
+
+/// `use ::transactional::__private as __transactional_private;`: the one place the crate's
+/// path is written. When it does not resolve (the crate is re-exported by another and
+/// `crate = ".."` was not given, or the path given is wrong), this import is the one error:
+/// rustc does not report again the paths that go through a failed import.
+fn probe(args: &Args) -> TokenStream {
+    let alias = alias(Span::call_site());
+    match &args.krate {
+        Some(krate) => {
+            let krate = &krate.value;
+            let span = krate.span();
+            // Two steps, so that a path that resolves but is not the `transactional` crate
+            // says so, and one that does not resolve says only that.
+            let root = Ident::new("__transactional_crate", span.resolved_at(Span::mixed_site()));
+            quote_spanned! {span=>
+                #[allow(unused_imports, clippy::single_component_path_imports)]
+                use #krate as #root;
+                #[allow(unused_imports)]
+                use #root::__private as #alias;
+            }
+        }
+        None => quote! {
+            #[allow(unused_imports)]
+            use ::transactional::__private as #alias;
+        },
+    }
+}
+
 /// The statements of the body, run in the transaction.
 fn wrap(args: &Args, output: &Type, stmts: &[Stmt], braces: DelimSpan) -> TokenStream {
-    // A missing `From<transactional::Error>` is reported on `E`, once: `run` requires the
-    // same bound, and rustc drops the second report when both have the same span.
+    // The fn's return type is checked by the bounds of `run` (a `Result` whose `E` holds a
+    // `transactional::Error`), and reported on `E` when it is written, else on the type.
     let error = error_type(output);
-    // Without a written `E` (`AppResult<T>`), `run`'s bound is reported on the return type.
     let error_span = error.map_or_else(|| output.span(), |error| error.span());
-    let assert_error_type = error.map(|error| {
-        let private = private(args, error_span);
-        quote_spanned!(error_span=> #private::assert_error_type::<#error>();)
-    });
-    let atomic = private(args, error_span);
+    let private = alias(error_span);
     let options = builder(args);
     let pin = pin_output(output);
     // The body keeps the braces the user wrote, so that borrowck errors name its variables.
     let mut block = Group::new(Delimiter::Brace, quote!(#pin #(#stmts)*));
     block.set_span(braces.join());
-    let Some(retries) = &args.retries else {
-        return quote_spanned! {error_span=>
-            #assert_error_type
-            #atomic::Atomic::new() #options .run(async move #block).await
-        };
-    };
-    let n = retries.value;
-    let closure = quote_spanned!(retries.key=> ||);
-    let body = quote_spanned!(braces.open()=> #closure async #block);
-    // Whether the body's error is transient is read off the error itself where its type can
-    // be named (`__private::Probe`); otherwise `run_retrying` judges by the last statement.
-    let error = match error {
-        Some(error) => Some(quote!(#error)),
-        None if nameable(output) => Some(quote!(<#output as #atomic::IsResult>::Err)),
-        None => None,
-    };
-    match error {
-        Some(error) => quote_spanned! {error_span=>
-            #assert_error_type
-            #atomic::run_retrying(
-                #atomic::Atomic::new() #options .retries(#n),
-                #body,
-                |__transactional_err: &#error| {
-                    #[allow(unused_imports)]
-                    use #atomic::{Unknown as _, ViaSource as _};
-                    #atomic::Probe(__transactional_err).transient()
+    let atomic = quote_spanned!(error_span=> #private::Atomic::new() #options);
+    // `return` rather than a tail expression: `clippy::implicit_return` would otherwise
+    // fire on the signature, where this expression is spanned.
+    let call = match &args.retries {
+        None => quote_spanned!(error_span=> #private::TxResult::run(#atomic, async move #block)),
+        Some(retries) => {
+            let n = retries.value;
+            let closure = quote_spanned!(retries.key=> ||);
+            // `return` for `clippy::implicit_return` again, this time in the closure.
+            let body = quote_spanned! {braces.open()=>
+                #closure {
+                    #[allow(clippy::needless_return)]
+                    return async #block;
+                }
+            };
+            // Whether the body's error is transient is read off the error itself where its
+            // type can be named (`__private::Probe`); otherwise the runtime judges by the
+            // last statement.
+            let error = match error {
+                Some(error) => Some(quote!(#error)),
+                None if nameable(output) => Some(quote!(<#output as #private::TxResult>::Err)),
+                None => None,
+            };
+            let classify = match error {
+                Some(error) => quote_spanned! {error_span=>
+                    |__transactional_err: &#error| {
+                        #[allow(unused_imports)]
+                        use #private::{Unknown as _, ViaSource as _};
+                        #private::Probe(__transactional_err).transient()
+                    }
                 },
-            )
-            .await
-        },
-        None => quote_spanned! {error_span=>
-            #assert_error_type
-            #atomic::Atomic::new() #options .retries(#n) .run_retrying(#body).await
-        },
+                None => quote_spanned!(error_span=> |_| ::core::option::Option::None),
+            };
+            quote_spanned! {error_span=>
+                #private::TxResult::run_retrying(#atomic .retries(#n), #body, #classify)
+            }
+        }
+    };
+    quote_spanned! {error_span=>
+        #[allow(clippy::needless_return)]
+        return #private::TxResult::finish(#call.await);
     }
 }
 
@@ -157,39 +213,27 @@ fn nameable(ty: &Type) -> bool {
     !unnameable.0
 }
 
-/// `<crate>::__private` with `span`, so that an error in a call points at its option.
-fn private(args: &Args, span: Span) -> TokenStream {
-    match &args.krate {
-        Some(krate) => {
-            let krate = &krate.value;
-            quote_spanned!(span=> #krate::__private)
-        }
-        None => quote_spanned!(span=> ::transactional::__private),
-    }
-}
-
 /// The builder calls for the options given, each spanned on its key.
 fn builder(args: &Args) -> TokenStream {
     let mut calls = TokenStream::new();
     if let Some(db) = &args.db {
         let expr = &db.value;
         let span = expr.span();
-        let private = private(args, span);
+        let private = alias(span);
         calls.extend(quote_spanned!(span=> .db(#private::database(&(#expr)))));
     }
     if let Some(propagation) = &args.propagation {
         calls.extend(choice(
-            args,
             "propagation",
             propagation.key,
             propagation.value,
         ));
     }
     if let Some(begin) = &args.begin {
-        calls.extend(choice(args, "begin", begin.key, begin.value));
+        calls.extend(choice("begin", begin.key, begin.value));
     }
     if let Some(isolation) = &args.isolation {
-        calls.extend(choice(args, "isolation", isolation.key, isolation.value));
+        calls.extend(choice("isolation", isolation.key, isolation.value));
     }
     if let Some(read_only) = &args.read_only {
         let value = read_only.value;
@@ -197,7 +241,7 @@ fn builder(args: &Args) -> TokenStream {
     }
     if let Some(timeout) = &args.timeout {
         let nanos = timeout.value;
-        let private = private(args, timeout.key);
+        let private = alias(timeout.key);
         calls.extend(quote_spanned!(timeout.key=>
             .timeout(#private::Duration::from_nanos(#nanos))
         ));
@@ -209,8 +253,8 @@ fn builder(args: &Args) -> TokenStream {
     calls
 }
 
-fn choice<T: Choice>(args: &Args, method: &str, key: Span, value: T) -> TokenStream {
-    let private = private(args, key);
+fn choice<T: Choice>(method: &str, key: Span, value: T) -> TokenStream {
+    let private = alias(key);
     let method = Ident::new(method, key);
     let ty = Ident::new(T::TYPE, key);
     let variant = Ident::new(value.variant(), key);
