@@ -119,7 +119,7 @@ fn a_bare_value_gets_its_option() {
         error(quote!("2s", read_only)),
         "expected `timeout = \"2s\"`"
     );
-    assert!(error(quote!("x")).starts_with("expected one of: `db`"));
+    assert!(error(quote!("x")).starts_with("expected an option: `db`"));
 }
 
 #[test]
