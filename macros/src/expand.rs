@@ -10,6 +10,7 @@ use syn::{Expr, GenericArgument, PathArguments, Stmt, Type};
 use crate::args::Args;
 use crate::async_trait;
 use crate::errors::Errors;
+use crate::manifest::{self, Dependency};
 use crate::spawn;
 use crate::validate::{self, Function};
 use crate::value::Choice;
@@ -26,6 +27,9 @@ pub fn transactional(args: TokenStream, item: TokenStream) -> TokenStream {
             errors.ok(validate::retries(args, &function.item));
         }
     }
+    if let (Some(args), true) = (&args, errors.is_empty()) {
+        errors.ok(reachable(args));
+    }
     match (args, function) {
         (Some(args), Some(function)) if errors.is_empty() => expand(&args, function),
         _ => {
@@ -37,6 +41,26 @@ pub fn transactional(args: TokenStream, item: TokenStream) -> TokenStream {
             quote!(#allow #item #errors)
         }
     }
+}
+
+/// Without `crate = ".."`, whether `::transactional` can work, from the crate's manifest.
+fn reachable(args: &Args) -> syn::Result<()> {
+    if args.krate.is_some() {
+        return Ok(());
+    }
+    let message = match manifest::dependency() {
+        Dependency::Direct => return Ok(()),
+        Dependency::Renamed(name) => format!(
+            "`#[transactional]` looks for its runtime at `::transactional`, and this crate \
+             depends on it as `{name}`: add `crate = \"::{name}\"` to the attribute"
+        ),
+        Dependency::Missing => "`#[transactional]` looks for its runtime at `::transactional`, \
+             which is not a dependency of this crate: if a crate of yours re-exports it, say \
+             where with `crate = \"::that_crate::transactional\"`; otherwise add \
+             `transactional` to `[dependencies]`"
+            .to_owned(),
+    };
+    Err(syn::Error::new(Span::call_site(), message))
 }
 
 // Input:

@@ -14,6 +14,7 @@ mod args;
 mod async_trait;
 mod errors;
 mod expand;
+mod manifest;
 mod spawn;
 #[cfg(test)]
 mod tests;

@@ -128,8 +128,15 @@ fn diagnostics(dir: &Path, subcommand: &str, extra: &[&str], level: &str) -> BTr
         .args(extra)
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Cargo says the build finished, with or without errors; otherwise it never started.
+    assert!(
+        stdout.contains(r#""reason":"build-finished""#),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let mut found = BTreeMap::<String, Vec<String>>::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
+    for line in stdout.lines() {
         let Ok(json) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
@@ -180,4 +187,53 @@ fn lints() {
     assert!(errors.is_empty(), "{errors:#?}");
     let warnings: Vec<_> = found.values().flatten().cloned().collect();
     assert!(warnings.is_empty(), "{}", warnings.join("\n"));
+}
+
+/// A crate that reaches the runtime only through another crate's re-export, and forgets
+/// `crate = ".."`: one error, which names the option. (A trybuild case cannot show this:
+/// trybuild's crates always depend on `transactional` directly.)
+#[test]
+fn reexported_without_crate_option() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("reexport");
+    let runtime = manifest_dir().join("../runtime").canonicalize().unwrap();
+    let facade = root.join("facade");
+    std::fs::create_dir_all(facade.join("src")).unwrap();
+    std::fs::write(
+        facade.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"facade\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\ntransactional = {{ path = {runtime:?} }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(facade.join("src/lib.rs"), "pub use transactional;\n").unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nresolver = \"2\"\nmembers = [\"app\", \"facade\"]\n",
+    )
+    .unwrap();
+    let app = root.join("app");
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    std::fs::write(
+        app.join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+\
+         [dependencies]\nfacade = { path = \"../facade\" }\n\
+         tokio = { version = \"1.40\", features = [\"rt\", \"sync\", \"time\", \"macros\", \"rt-multi-thread\"] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("src/main.rs"),
+        "use facade::transactional::{transactional, Error};\n\n\
+         #[transactional(timeout = \"1s\", retries = 2)]\n\
+         async fn load() -> Result<u32, Error> {\n    let task = tokio::spawn(async { 1 });\n    \
+         Ok(task.await.unwrap_or(0))\n}\n\n\
+         fn main() {\n    let _ = load();\n}\n",
+    )
+    .unwrap();
+    std::fs::copy(manifest_dir().join("../Cargo.lock"), root.join("Cargo.lock")).unwrap();
+    let found = diagnostics(&root, "check", &[], "error");
+    let errors = found.get("app").cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{}", errors.join("\n"));
+    assert!(errors[0].contains("crate = "), "{}", errors[0]);
 }
