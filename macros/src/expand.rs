@@ -290,8 +290,12 @@ fn choice<T: Choice>(method: &str, key: Span, value: T) -> TokenStream {
 fn pin_output(output: &Type) -> TokenStream {
     let mut ty = output.clone();
     ImplTraitToInfer.visit_type_mut(&mut ty);
-    let ret = Ident::new("__transactional_ret", Span::mixed_site());
-    quote! {
+    // Spanned on the return type, so that rustc's "return type inferred to be .. here" and
+    // an empty body's "expected `Result`, found `()`" point at the signature, as they would
+    // without the attribute, rather than at the attribute.
+    let span = output.span();
+    let ret = Ident::new("__transactional_ret", span.resolved_at(Span::mixed_site()));
+    quote_spanned! {span=>
         #[allow(
             unknown_lints,
             unreachable_code,
