@@ -129,11 +129,122 @@ fn expand(args: &Args, function: Function) -> TokenStream {
         async_trait::rename_self(&mut db.value);
     }
     let probe = probe(&args);
-    let wrapped = wrap(&args, &output, &body, target.brace_token.span);
+    let arguments = match async_trait {
+        false => Arguments::of_signature(&item.sig),
+        true => Arguments::of_prologue(&target.stmts),
+    };
+    let wrapped = wrap(&args, &output, &arguments, &body, target.brace_token.span);
     target.stmts.push(Stmt::Item(syn::Item::Verbatim(probe)));
     target.stmts.extend(stmts);
+    target
+        .stmts
+        .push(Stmt::Expr(Expr::Verbatim(arguments.rebind), None));
     target.stmts.push(Stmt::Expr(Expr::Verbatim(wrapped), None));
     item.into_token_stream()
+}
+
+/// How the body reaches the fn's arguments. They stay where a plain `async fn` keeps them,
+/// in the fn's own future, so they are dropped as it drops them: after the whole call (the
+/// commit included), in reverse order. The body borrows each one uniquely (`&mut`), so the
+/// future is `Send` whenever the arguments are (a shared borrow of a `Send + !Sync` argument
+/// such as a `Cell` would not be), and a retried body can borrow them again on each attempt.
+struct Arguments {
+    /// `let mut x = x;` for each binding, in the fn's body: a unique borrow needs `mut`.
+    rebind: TokenStream,
+    /// `let _ = &mut x;` for each binding, first in the body's block: makes the block capture
+    /// `x` by unique borrow, where a body that only reads `x` would capture a shared one. A
+    /// body that moves `x` still captures it by value.
+    borrow: TokenStream,
+    /// A receiver taken by value and not `mut` cannot be borrowed uniquely; such a body moves
+    /// the arguments it mentions, as before (`async move`).
+    by_value_self: bool,
+}
+
+impl Arguments {
+    fn of_signature(sig: &syn::Signature) -> Self {
+        let mut arguments = Arguments {
+            rebind: TokenStream::new(),
+            borrow: TokenStream::new(),
+            by_value_self: false,
+        };
+        for input in &sig.inputs {
+            match input {
+                syn::FnArg::Receiver(receiver) => match (&receiver.reference, receiver.mutability)
+                {
+                    (Some((_, _)), _) if receiver.mutability.is_some() => {
+                        let this = &receiver.self_token;
+                        arguments.borrow.extend(quote!(let _ = &mut *#this;));
+                    }
+                    // `&self`: shared either way.
+                    (Some(_), _) => {}
+                    (None, Some(_)) => {
+                        let this = &receiver.self_token;
+                        arguments.borrow.extend(quote!(let _ = &mut #this;));
+                    }
+                    (None, None) => arguments.by_value_self = true,
+                },
+                syn::FnArg::Typed(typed) => arguments.add(&typed.attrs, &typed.pat),
+            }
+        }
+        arguments
+    }
+
+    /// Under `#[async_trait]` the arguments are the bindings of the future's prologue
+    /// (`let key = key;`, `let (a, b) = __arg1;`).
+    fn of_prologue(prologue: &[Stmt]) -> Self {
+        let mut arguments = Arguments {
+            rebind: TokenStream::new(),
+            borrow: TokenStream::new(),
+            by_value_self: false,
+        };
+        for stmt in prologue {
+            if let Stmt::Local(local) = stmt {
+                arguments.add(&local.attrs, &local.pat);
+            }
+        }
+        arguments
+    }
+
+    fn add(&mut self, attrs: &[syn::Attribute], pat: &syn::Pat) {
+        // A `#[cfg(..)]` argument may not exist; neither may its rebinding.
+        let cfgs: Vec<_> = attrs
+            .iter()
+            .filter(|attr| attr.path().is_ident("cfg"))
+            .collect();
+        let mut idents = Vec::new();
+        bindings(pat, &mut idents);
+        for ident in idents {
+            self.rebind.extend(quote! {
+                #(#cfgs)*
+                #[allow(unused_mut)]
+                let mut #ident = #ident;
+            });
+            self.borrow.extend(quote! {
+                #(#cfgs)*
+                let _ = &mut #ident;
+            });
+        }
+    }
+}
+
+/// The by-value bindings of a pattern: `x`, `mut x`, and those inside tuples and structs.
+fn bindings(pat: &syn::Pat, found: &mut Vec<Ident>) {
+    use syn::Pat;
+    match pat {
+        Pat::Ident(ident) if ident.by_ref.is_none() => {
+            found.push(ident.ident.clone());
+            if let Some((_, sub)) = &ident.subpat {
+                bindings(sub, found);
+            }
+        }
+        Pat::Tuple(tuple) => tuple.elems.iter().for_each(|p| bindings(p, found)),
+        Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|p| bindings(p, found)),
+        Pat::Struct(s) => s.fields.iter().for_each(|f| bindings(&f.pat, found)),
+        Pat::Slice(slice) => slice.elems.iter().for_each(|p| bindings(p, found)),
+        Pat::Paren(paren) => bindings(&paren.pat, found),
+        Pat::Type(typed) => bindings(&typed.pat, found),
+        _ => {}
+    }
 }
 
 /// The name the expansion gives `<crate>::__private`. An item's name is visible to the body
@@ -175,7 +286,13 @@ fn probe(args: &Args) -> TokenStream {
 }
 
 /// The statements of the body, run in the transaction.
-fn wrap(args: &Args, output: &Type, stmts: &[Stmt], braces: DelimSpan) -> TokenStream {
+fn wrap(
+    args: &Args,
+    output: &Type,
+    arguments: &Arguments,
+    stmts: &[Stmt],
+    braces: DelimSpan,
+) -> TokenStream {
     // The fn's return type is checked by the bounds of `run` (a `Result` whose `E` holds a
     // `transactional::Error`), and reported on `E` when it is written, else on the type.
     let error = error_type(output);
@@ -184,23 +301,25 @@ fn wrap(args: &Args, output: &Type, stmts: &[Stmt], braces: DelimSpan) -> TokenS
     let options = builder(args);
     let pin = pin_output(output);
     // The body keeps the braces the user wrote, so that borrowck errors name its variables.
-    let mut block = Group::new(Delimiter::Brace, quote!(#pin #(#stmts)*));
+    let borrow = match arguments.by_value_self && args.retries.is_none() {
+        true => TokenStream::new(),
+        false => arguments.borrow.clone(),
+    };
+    let mut block = Group::new(Delimiter::Brace, quote!(#borrow #pin #(#stmts)*));
     block.set_span(braces.join());
+    let capture = match arguments.by_value_self {
+        true => quote!(move),
+        false => TokenStream::new(),
+    };
     let atomic = quote_spanned!(error_span=> #private::Atomic::new() #options);
     // `return` rather than a tail expression: `clippy::implicit_return` would otherwise
     // fire on the signature, where this expression is spanned.
     let call = match &args.retries {
-        None => quote_spanned!(error_span=> #private::TxResult::run(#atomic, async move #block)),
+        None => quote_spanned! {error_span=>
+            #private::TxResult::run(#atomic, async #capture #block).await
+        },
         Some(retries) => {
             let n = retries.value;
-            let closure = quote_spanned!(retries.key=> ||);
-            // `return` for `clippy::implicit_return` again, this time in the closure.
-            let body = quote_spanned! {braces.open()=>
-                #closure {
-                    #[allow(clippy::needless_return)]
-                    return async #block;
-                }
-            };
             // Whether the body's error is transient is read off the error itself where its
             // type can be named (`__private::Probe`); otherwise the runtime judges by the
             // last statement.
@@ -219,14 +338,34 @@ fn wrap(args: &Args, output: &Type, stmts: &[Stmt], braces: DelimSpan) -> TokenS
                 },
                 None => quote_spanned!(error_span=> |_| ::core::option::Option::None),
             };
+            // The attempts are made here, in the fn's body, rather than by a closure handed
+            // to the runtime: each attempt's block can then borrow the arguments uniquely.
+            let retry = Ident::new("__transactional_retry", error_span.resolved_at(Span::mixed_site()));
+            let raw = Ident::new("__transactional_raw", error_span.resolved_at(Span::mixed_site()));
+            let attempt = quote_spanned!(retries.key=> async);
             quote_spanned! {error_span=>
-                #private::TxResult::run_retrying(#atomic .retries(#n), #body, #classify)
+                {
+                    let mut #retry = #private::Retry::new(#atomic .retries(#n));
+                    loop {
+                        if let ::core::ops::ControlFlow::Break(#raw) = #private::TxResult::attempt(
+                            &mut #retry,
+                            #attempt #block,
+                            #classify,
+                        )
+                        .await
+                        {
+                            break #raw;
+                        }
+                    }
+                }
             }
         }
     };
+    // `return` rather than a tail expression: `clippy::implicit_return` would otherwise
+    // fire on the signature, where this expression is spanned.
     quote_spanned! {error_span=>
         #[allow(clippy::needless_return)]
-        return #private::TxResult::finish(#call.await);
+        return #private::TxResult::finish(#call);
     }
 }
 

@@ -281,14 +281,13 @@ pub fn options(args: &Args) -> Result<()> {
     errors.finish(())
 }
 
-/// With `retries`, each attempt's body is made by an `FnMut` closure, which can lend the
-/// arguments to the body only as shared borrows. A body that changes an argument would fail
-/// with "captured variable cannot escape `FnMut` closure body"; say why instead, on the
-/// argument. A `mut` binding (`mut x`, also inside a pattern) is there to be changed, so it
-/// is refused when the body mentions it; a `&mut self` or `&mut T` argument is refused only
-/// when the body visibly writes through it (`x.f = ..`, `*x += ..`, `&mut x.f`), since a
-/// trait may require `&mut self` of a method that only reads. A write the tokens do not show
-/// (`x.push(1)`) is left to the compiler's own error.
+/// With `retries`, the body runs again on each attempt, and what it changed in an argument
+/// during a failed attempt would carry over into the next: refuse the changes the tokens
+/// show, on the argument. A `mut` binding (`mut x`, also inside a pattern) is there to be
+/// changed, so it is refused when the body mentions it; a `&mut self` or `&mut T` argument
+/// only when the body visibly writes through it (`x.f = ..`, `*x += ..`, `&mut x.f`), since
+/// a trait may require `&mut self` of a method that only reads. A change through a method
+/// (`x.push(1)`) cannot be told from a read here; it compiles, and repeats on each attempt.
 pub fn retries(args: &Args, item: &ItemFn) -> Result<()> {
     if args.retries.is_none() {
         return Ok(());
@@ -303,8 +302,9 @@ pub fn retries(args: &Args, item: &ItemFn) -> Result<()> {
             };
             if refused {
                 let message = format!(
-                    "with `retries` the body runs again on each attempt, so it can only \
-                     borrow the arguments immutably; {fix}, or remove `retries`"
+                    "with `retries` the body runs again on each attempt, and a change it made \
+                     to an argument in a failed attempt would carry over into the next; {fix}, \
+                     or remove `retries`"
                 );
                 errors.push(Error::new_spanned(tokens, message));
             }

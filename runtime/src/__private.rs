@@ -41,16 +41,15 @@ pub trait TxResult: Sized {
     where
         F: ::core::future::Future<Output = Self>;
 
-    /// `#[transactional(retries = N)]`: a fresh body for each attempt, and `classify` (built
-    /// by the attribute from [`Probe`], or `|_| None` where the error type cannot be named)
-    /// judging whether the body's error is transient.
-    fn run_retrying<M, F>(
-        atomic: Atomic,
-        make_body: M,
+    /// `#[transactional(retries = N)]`: one attempt with `body` ([`Retry::attempt`]), and
+    /// `classify` (built by the attribute from [`Probe`], or `|_| None` where the error
+    /// type cannot be named) judging whether the body's error is transient.
+    fn attempt<F>(
+        retry: &mut Retry,
+        body: F,
         classify: impl Fn(&Self::Err) -> Option<bool>,
-    ) -> impl ::core::future::Future<Output = Self::Raw>
+    ) -> impl ::core::future::Future<Output = ::core::ops::ControlFlow<Self::Raw>>
     where
-        M: FnMut() -> F,
         F: ::core::future::Future<Output = Self>;
 
     /// The fn's result: a transaction failure becomes `E` through its `From` impl.
@@ -87,17 +86,16 @@ impl<T, E> TxResult for Result<T, E> {
     }
 
     #[inline]
-    fn run_retrying<M, F>(
-        atomic: Atomic,
-        mut make_body: M,
+    fn attempt<F>(
+        retry: &mut Retry,
+        body: F,
         classify: impl Fn(&E) -> Option<bool>,
-    ) -> impl ::core::future::Future<Output = Self::Raw>
+    ) -> impl ::core::future::Future<Output = ::core::ops::ControlFlow<Self::Raw>>
     where
-        M: FnMut() -> F,
         F: ::core::future::Future<Output = Self>,
     {
-        atomic.retry(
-            move || TryFutureExt::map_err(make_body(), Outcome::Body),
+        retry.attempt(
+            TryFutureExt::map_err(body, Outcome::Body),
             move |error: &Outcome<E>| match error {
                 Outcome::Body(error) => classify(error),
                 Outcome::Tx(error) => Some(error.is_transient()),
@@ -123,4 +121,4 @@ pub fn params<const N: usize>(params: [&dyn crate::ToParam; N]) -> [&dyn crate::
     params
 }
 
-pub use crate::atomic::retry::{Probe, Unknown, ViaSource};
+pub use crate::atomic::retry::{Probe, Retry, Unknown, ViaSource};

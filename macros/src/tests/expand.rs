@@ -328,7 +328,7 @@ fn retries_refuses_only_visible_writes_through_mut_references() {
             quote!(retries = 1),
             quote!(async fn f(#args) -> Result<(), E> { #body Ok(()) }),
         );
-        out.contains("can only borrow the arguments immutably")
+        out.contains("would carry over into the next")
     };
     use proc_macro2::TokenStream;
     assert!(!refused(quote!(x: &mut Vec<u8>), quote!(let _ = x.len();)));
