@@ -125,6 +125,15 @@ fn expand(args: &Args, function: Function) -> TokenStream {
         .count();
     let body = stmts.split_off(items);
     let mut args = args.clone();
+    // Spans and errors name the frame after the fn unless `name = ".."` says otherwise: a
+    // `&'static str` stored in the builder, read only when a span or a message is written.
+    if args.name.is_none() {
+        let ident = syn::ext::IdentExt::unraw(&item.sig.ident);
+        args.name = Some(crate::args::Opt {
+            key: ident.span(),
+            value: syn::LitStr::new(&ident.to_string(), ident.span()),
+        });
+    }
     if let (true, Some(db)) = (async_trait && item.sig.receiver().is_some(), &mut args.db) {
         async_trait::rename_self(&mut db.value);
     }

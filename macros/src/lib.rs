@@ -85,7 +85,7 @@ use proc_macro::TokenStream;
 /// | `read_only` | a flag; `read_only = true` / `false` also work |
 /// | `retries = N` | re-run the outermost transaction up to `N` (≥ 1) more times on a transient failure |
 /// | `timeout = ".."` | a whole number and a unit: `ns`, `us`, `ms`, `s`, `m`, `h`, like `"250ms"` |
-/// | `name = ".."` | a name for spans and errors; must be an identifier such as `"load_user"` |
+/// | `name = ".."` | a name for spans and errors; must be an identifier such as `"load_user"`; defaults to the fn's name |
 /// | `crate = ".."` | the path of the `transactional` crate when it is re-exported under another name |
 ///
 /// Every value is checked at compile time. Combinations where an option could never take

@@ -16,11 +16,13 @@ fn expands_to_the_builder() {
     for part in [
         "pub async fn f (db : & Database , x : u32) -> Result < u32 , MyError >",
         "use :: transactional :: __private as __transactional_private ;",
+        // The arguments stay in the fn's future; the body borrows them uniquely.
+        "# [allow (unused_mut)] let mut db = db ; # [allow (unused_mut)] let mut x = x ;",
         "return __transactional_private :: TxResult :: finish (__transactional_private :: TxResult :: run (__transactional_private :: Atomic :: new ()",
         ". db (__transactional_private :: database (& (db)))",
         ". propagation (__transactional_private :: Propagation :: Join)",
         ". timeout (__transactional_private :: Duration :: from_nanos (1000000000u64))",
-        ". name (\"load\") , async move {",
+        ". name (\"load\") , async { let _ = & mut db ; let _ = & mut x ;",
         "let __transactional_ret : Result < u32 , MyError > = loop { } ;",
         "Ok (x) }) . await) ;",
     ] {
@@ -30,7 +32,7 @@ fn expands_to_the_builder() {
 }
 
 #[test]
-fn expands_retries_to_a_closure() {
+fn expands_retries_to_a_loop() {
     let out = expand(
         quote!(retries = 2),
         quote!(
@@ -39,10 +41,14 @@ fn expands_retries_to_a_closure() {
             }
         ),
     );
-    assert!(
-        out.contains(". retries (2u32) , || { # [allow (clippy :: needless_return)] return async {"),
-        "{out}"
-    );
+    for part in [
+        "let mut __transactional_retry = __transactional_private :: Retry :: new (",
+        ". retries (2u32)) ; loop {",
+        "TxResult :: attempt (& mut __transactional_retry , async {",
+        "{ break __transactional_raw ; }",
+    ] {
+        assert!(out.contains(part), "missing {part:?} in\n{out}");
+    }
     // The error is classified by its type, named through the alias.
     assert!(
         out.contains(
@@ -225,7 +231,11 @@ fn wraps_the_future_of_an_async_trait_method() {
     let bindings =
         "let __self = self ; let key = key ; # [allow (unused_imports)] use :: transactional :: __private";
     assert!(out.contains(bindings), "{out}");
-    assert!(out.contains(". retries (2u32) , || {"), "{out}");
+    // The prologue's bindings are the arguments the body borrows.
+    assert!(
+        out.contains("async { let _ = & mut __self ; let _ = & mut key ;"),
+        "{out}"
+    );
     assert!(out.contains("| __transactional_err : & Error |"), "{out}");
     assert!(!out.contains("compile_error"), "{out}");
 }
@@ -338,4 +348,12 @@ fn retries_refuses_only_visible_writes_through_mut_references() {
     assert!(refused(quote!(x: &mut S), quote!(take(&mut x.a);)));
     assert!(refused(quote!((mut a, b): (u8, u8)), quote!(a += b;)));
     assert!(!refused(quote!((a, b): (u8, u8)), quote!(let _ = a + b;)));
+}
+
+#[test]
+fn the_name_defaults_to_the_fn_name() {
+    let out = expand(quote!(), quote!(async fn r#load() -> Result<(), E> { Ok(()) }));
+    assert!(out.contains(". name (\"load\")"), "{out}");
+    let out = expand(quote!(name = "other"), quote!(async fn load() -> Result<(), E> { Ok(()) }));
+    assert!(out.contains(". name (\"other\")") && !out.contains("\"load\""), "{out}");
 }
