@@ -47,6 +47,7 @@ const EXPECTED: &[(&str, usize)] = &[
     ("on-impl-block", 1),
     ("option-not-a-string", 1),
     // rustc says "in an async block": the body is one. Its help (`.ok_or(..)?`) is right.
+    ("propagation-required", 1),
     ("question-mark-on-option", 1),
     ("read-only-immediate", 1),
     ("read-only-not-a-bool", 1),
