@@ -178,20 +178,21 @@ impl Arguments {
         };
         for input in &sig.inputs {
             match input {
-                syn::FnArg::Receiver(receiver) => match (&receiver.reference, receiver.mutability)
-                {
-                    (Some((_, _)), _) if receiver.mutability.is_some() => {
-                        let this = &receiver.self_token;
-                        arguments.borrow.extend(quote!(let _ = &mut *#this;));
+                syn::FnArg::Receiver(receiver) => {
+                    match (&receiver.reference, receiver.mutability) {
+                        (Some((_, _)), _) if receiver.mutability.is_some() => {
+                            let this = &receiver.self_token;
+                            arguments.borrow.extend(quote!(let _ = &mut *#this;));
+                        }
+                        // `&self`: shared either way.
+                        (Some(_), _) => {}
+                        (None, Some(_)) => {
+                            let this = &receiver.self_token;
+                            arguments.borrow.extend(quote!(let _ = &mut #this;));
+                        }
+                        (None, None) => arguments.by_value_self = true,
                     }
-                    // `&self`: shared either way.
-                    (Some(_), _) => {}
-                    (None, Some(_)) => {
-                        let this = &receiver.self_token;
-                        arguments.borrow.extend(quote!(let _ = &mut #this;));
-                    }
-                    (None, None) => arguments.by_value_self = true,
-                },
+                }
                 syn::FnArg::Typed(typed) => arguments.add(&typed.attrs, &typed.pat),
             }
         }
@@ -279,7 +280,10 @@ fn probe(args: &Args) -> TokenStream {
             let span = krate.span();
             // Two steps, so that a path that resolves but is not the `transactional` crate
             // says so, and one that does not resolve says only that.
-            let root = Ident::new("__transactional_crate", span.resolved_at(Span::mixed_site()));
+            let root = Ident::new(
+                "__transactional_crate",
+                span.resolved_at(Span::mixed_site()),
+            );
             quote_spanned! {span=>
                 #[allow(unused_imports, clippy::single_component_path_imports)]
                 use #krate as #root;
@@ -349,8 +353,14 @@ fn wrap(
             };
             // The attempts are made here, in the fn's body, rather than by a closure handed
             // to the runtime: each attempt's block can then borrow the arguments uniquely.
-            let retry = Ident::new("__transactional_retry", error_span.resolved_at(Span::mixed_site()));
-            let raw = Ident::new("__transactional_raw", error_span.resolved_at(Span::mixed_site()));
+            let retry = Ident::new(
+                "__transactional_retry",
+                error_span.resolved_at(Span::mixed_site()),
+            );
+            let raw = Ident::new(
+                "__transactional_raw",
+                error_span.resolved_at(Span::mixed_site()),
+            );
             let attempt = quote_spanned!(retries.key=> async);
             quote_spanned! {error_span=>
                 {
@@ -395,11 +405,7 @@ fn builder(args: &Args) -> TokenStream {
         calls.extend(quote_spanned!(span=> .db(#private::database(&(#expr)))));
     }
     if let Some(propagation) = &args.propagation {
-        calls.extend(choice(
-            "propagation",
-            propagation.key,
-            propagation.value,
-        ));
+        calls.extend(choice("propagation", propagation.key, propagation.value));
     }
     if let Some(begin) = &args.begin {
         calls.extend(choice("begin", begin.key, begin.value));

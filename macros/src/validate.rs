@@ -91,7 +91,9 @@ pub fn function(item: TokenStream) -> Result<Function> {
 /// `#[transactional]` or `#[transactional(..)]` (through any path).
 fn is_transactional(attr: &syn::Attribute) -> bool {
     let path = attr.path();
-    path.segments.last().is_some_and(|last| last.ident == "transactional")
+    path.segments
+        .last()
+        .is_some_and(|last| last.ident == "transactional")
 }
 
 /// `"tokio::test"` or `"tokio::main"` when `func` is what those attributes make of an
@@ -346,7 +348,12 @@ fn mut_bindings(pat: &Pat, found: &mut Vec<(String, TokenStream, &'static str, b
     match pat {
         Pat::Ident(ident) => {
             if let Some(mutability) = ident.mutability {
-                found.push((ident.ident.to_string(), mutability.to_token_stream(), COPY, false));
+                found.push((
+                    ident.ident.to_string(),
+                    mutability.to_token_stream(),
+                    COPY,
+                    false,
+                ));
             }
             if let Some((_, sub)) = &ident.subpat {
                 mut_bindings(sub, found);

@@ -124,12 +124,22 @@ transactional = {{ path = {runtime:?} }}
 
 /// Per bin, the rendered diagnostics of `level` (rustc's closing "aborting due to" lines
 /// excluded).
-fn diagnostics(dir: &Path, subcommand: &str, extra: &[&str], level: &str) -> BTreeMap<String, Vec<String>> {
+fn diagnostics(
+    dir: &Path,
+    subcommand: &str,
+    extra: &[&str],
+    level: &str,
+) -> BTreeMap<String, Vec<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", target_dir())
-        .args([subcommand, "--bins", "--keep-going", "--message-format=json"])
+        .args([
+            subcommand,
+            "--bins",
+            "--keep-going",
+            "--message-format=json",
+        ])
         .args(extra)
         .output()
         .unwrap();
@@ -186,7 +196,13 @@ fn error_counts() {
 fn lints() {
     let cases = cases("lint");
     let dir = generate("lint-cases", &cases);
-    let lints = ["--", "-W", "clippy::pedantic", "-W", "clippy::implicit_return"];
+    let lints = [
+        "--",
+        "-W",
+        "clippy::pedantic",
+        "-W",
+        "clippy::implicit_return",
+    ];
     let found = diagnostics(&dir, "clippy", &lints, "warning");
     let errors = diagnostics(&dir, "clippy", &lints, "error");
     assert!(errors.is_empty(), "{errors:#?}");
@@ -236,7 +252,11 @@ fn reexported_without_crate_option() {
          fn main() {\n    let _ = load();\n}\n",
     )
     .unwrap();
-    std::fs::copy(manifest_dir().join("../Cargo.lock"), root.join("Cargo.lock")).unwrap();
+    std::fs::copy(
+        manifest_dir().join("../Cargo.lock"),
+        root.join("Cargo.lock"),
+    )
+    .unwrap();
     let found = diagnostics(&root, "check", &[], "error");
     let errors = found.get("app").cloned().unwrap_or_default();
     assert_eq!(errors.len(), 1, "{}", errors.join("\n"));

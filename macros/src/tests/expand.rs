@@ -140,7 +140,10 @@ fn rewrites_spawn_but_not_in_nested_items() {
             }
         ),
     );
-    assert!(out.contains("__transactional_private :: spawn (a ())"), "{out}");
+    assert!(
+        out.contains("__transactional_private :: spawn (a ())"),
+        "{out}"
+    );
     assert!(
         out.contains("let _ = __transactional_private :: spawn ;"),
         "{out}"
@@ -352,8 +355,25 @@ fn retries_refuses_only_visible_writes_through_mut_references() {
 
 #[test]
 fn the_name_defaults_to_the_fn_name() {
-    let out = expand(quote!(), quote!(async fn r#load() -> Result<(), E> { Ok(()) }));
+    let out = expand(
+        quote!(),
+        quote!(
+            async fn r#load() -> Result<(), E> {
+                Ok(())
+            }
+        ),
+    );
     assert!(out.contains(". name (\"load\")"), "{out}");
-    let out = expand(quote!(name = "other"), quote!(async fn load() -> Result<(), E> { Ok(()) }));
-    assert!(out.contains(". name (\"other\")") && !out.contains("\"load\""), "{out}");
+    let out = expand(
+        quote!(name = "other"),
+        quote!(
+            async fn load() -> Result<(), E> {
+                Ok(())
+            }
+        ),
+    );
+    assert!(
+        out.contains(". name (\"other\")") && !out.contains("\"load\""),
+        "{out}"
+    );
 }

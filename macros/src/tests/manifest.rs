@@ -21,7 +21,10 @@ fn renamed_dependency() {
     let inline = "[dependencies]\ntx = { version = \"0.1\", package = \"transactional\" }\n";
     assert_eq!(scan(inline, no_workspace), Dependency::Renamed("tx".into()));
     let table = "[dependencies.my-tx]\npackage = \"transactional\"\n";
-    assert_eq!(scan(table, no_workspace), Dependency::Renamed("my_tx".into()));
+    assert_eq!(
+        scan(table, no_workspace),
+        Dependency::Renamed("my_tx".into())
+    );
 }
 
 #[test]

@@ -99,8 +99,9 @@ impl Retry {
                 let result = atomic.run_in_frame(guard, asked, body, deadline).await;
                 let transient = match &result {
                     Ok(_) => false,
-                    Err(err) => classify(err)
-                        .unwrap_or_else(|| txn.last_transient.load(Ordering::Acquire)),
+                    Err(err) => {
+                        classify(err).unwrap_or_else(|| txn.last_transient.load(Ordering::Acquire))
+                    }
                 };
                 if !transient {
                     return ControlFlow::Break(result);
