@@ -20,6 +20,7 @@ const EXPECTED: &[(&str, usize)] = &[
     ("bad-duration", 1),
     ("body-type-mismatch", 1),
     ("body-wrong-tail", 1),
+    ("borrow-in-spawn", 1),
     ("const-fn", 1),
     ("db-wrong-type", 1),
     ("duplicate-option", 1),
