@@ -55,8 +55,24 @@ pub trait TxResult: Sized {
     /// The fn's result: a transaction failure becomes `E` through its `From` impl.
     fn finish(raw: Self::Raw) -> Self
     where
-        Self::Err: From<crate::Error>;
+        Self::Err: TxError;
 }
+
+/// An error type that can hold a `transactional::Error`: any `E: From<transactional::Error>`.
+/// A trait of its own only for the message when the impl is missing; `do_not_recommend`
+/// makes rustc report this bound rather than the `From` behind it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot hold a `transactional::Error`, which a `#[transactional]` fn \
+               returns when the transaction itself fails (begin, commit)",
+    label = "needs `From<transactional::Error>`",
+    note = "implement `From<transactional::Error>` for `{Self}` (with thiserror, a variant \
+            `#[error(transparent)] Tx(#[from] transactional::Error)`), or return \
+            `transactional::Error`"
+)]
+pub trait TxError: From<crate::Error> {}
+
+#[diagnostic::do_not_recommend]
+impl<E: From<crate::Error>> TxError for E {}
 
 /// An error of a transactional body: the body's own, or the transaction's (begin, commit).
 #[doc(hidden)]
@@ -106,7 +122,7 @@ impl<T, E> TxResult for Result<T, E> {
     #[inline]
     fn finish(raw: Self::Raw) -> Self
     where
-        E: From<crate::Error>,
+        E: TxError,
     {
         match raw {
             Ok(value) => Ok(value),
