@@ -138,9 +138,10 @@ fn expand(args: &Args, function: Function) -> TokenStream {
         async_trait::rename_self(&mut db.value);
     }
     let probe = probe(&args);
+    let mentioned = quote!(#(#body)*);
     let arguments = match async_trait {
-        false => Arguments::of_signature(&item.sig),
-        true => Arguments::of_prologue(&target.stmts),
+        false => Arguments::of_signature(&item.sig, &mentioned),
+        true => Arguments::of_prologue(&target.stmts, &mentioned),
     };
     let wrapped = wrap(&args, &output, &arguments, &body, target.brace_token.span);
     target.stmts.push(Stmt::Item(syn::Item::Verbatim(probe)));
@@ -170,7 +171,7 @@ struct Arguments {
 }
 
 impl Arguments {
-    fn of_signature(sig: &syn::Signature) -> Self {
+    fn of_signature(sig: &syn::Signature, body: &TokenStream) -> Self {
         let mut arguments = Arguments {
             rebind: TokenStream::new(),
             borrow: TokenStream::new(),
@@ -193,7 +194,7 @@ impl Arguments {
                         (None, None) => arguments.by_value_self = true,
                     }
                 }
-                syn::FnArg::Typed(typed) => arguments.add(&typed.attrs, &typed.pat),
+                syn::FnArg::Typed(typed) => arguments.add(&typed.attrs, &typed.pat, body),
             }
         }
         arguments
@@ -201,7 +202,7 @@ impl Arguments {
 
     /// Under `#[async_trait]` the arguments are the bindings of the future's prologue
     /// (`let key = key;`, `let (a, b) = __arg1;`).
-    fn of_prologue(prologue: &[Stmt]) -> Self {
+    fn of_prologue(prologue: &[Stmt], body: &TokenStream) -> Self {
         let mut arguments = Arguments {
             rebind: TokenStream::new(),
             borrow: TokenStream::new(),
@@ -209,13 +210,16 @@ impl Arguments {
         };
         for stmt in prologue {
             if let Stmt::Local(local) = stmt {
-                arguments.add(&local.attrs, &local.pat);
+                arguments.add(&local.attrs, &local.pat, body);
             }
         }
         arguments
     }
 
-    fn add(&mut self, attrs: &[syn::Attribute], pat: &syn::Pat) {
+    /// Every binding is re-declared, so that all are dropped in reverse order; only those
+    /// the body mentions are borrowed, so that an unused argument still gets rustc's
+    /// "unused variable" warning (on its re-declaration, spanned on the argument).
+    fn add(&mut self, attrs: &[syn::Attribute], pat: &syn::Pat, body: &TokenStream) {
         // A `#[cfg(..)]` argument may not exist; neither may its rebinding.
         let cfgs: Vec<_> = attrs
             .iter()
@@ -229,6 +233,9 @@ impl Arguments {
                 #[allow(unused_mut)]
                 let mut #ident = #ident;
             });
+            if !validate::mentions(body, &ident.to_string()) {
+                continue;
+            }
             self.borrow.extend(quote! {
                 #(#cfgs)*
                 let _ = &mut #ident;

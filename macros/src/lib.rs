@@ -122,8 +122,7 @@ use proc_macro::TokenStream;
 ///                 .propagation(__tx::Propagation::Join)
 ///                 .name("load"),
 ///             async {
-///                 let _ = &mut db;
-///                 let _ = &mut x;
+///                 let _ = &mut x; // each argument `body` mentions
 ///                 if false {
 ///                     let __transactional_ret: Result<u32, MyError> = loop {};
 ///                     return __transactional_ret;
@@ -146,7 +145,8 @@ use proc_macro::TokenStream;
 ///   keeps `clippy::implicit_return` quiet.
 /// - The arguments stay in the fn's own future, as in a plain `async fn`, and are dropped
 ///   as it drops them: after the whole call (the commit and its hooks included), in reverse
-///   order. The body borrows each one uniquely (`let _ = &mut x;`), so the future is `Send`
+///   order. The body borrows each one it mentions uniquely (`let _ = &mut x;`; an argument
+///   it does not mention still gets rustc's "unused variable" warning), so the future is `Send`
 ///   whenever the arguments are, `Send + !Sync` ones such as a `Cell` or an mpsc
 ///   `Receiver` included. A body that moves an argument still takes it. (A method whose
 ///   receiver is `self` by value, not `mut`, keeps the older form: its body moves the

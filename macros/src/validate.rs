@@ -428,7 +428,7 @@ fn is_mut_ref(ty: &Type) -> bool {
 }
 
 /// Whether the identifier `name` occurs anywhere in `tokens`.
-fn mentions(tokens: &TokenStream, name: &str) -> bool {
+pub fn mentions(tokens: &TokenStream, name: &str) -> bool {
     tokens.clone().into_iter().any(|tree| match tree {
         TokenTree::Ident(ident) => ident == name,
         TokenTree::Group(group) => mentions(&group.stream(), name),

@@ -20,7 +20,7 @@ impl Drop for Guard {
 }
 
 #[transactional(db = db)]
-async fn work(db: &Database, a: Guard, b: Guard, c: Guard) -> Result<(), Error> {
+async fn work(db: &Database, _a: Guard, b: Guard, _c: Guard) -> Result<(), Error> {
     let _ = &b.0;
     transactional::on_commit(|| log("commit"))?;
     log("body");
@@ -28,7 +28,7 @@ async fn work(db: &Database, a: Guard, b: Guard, c: Guard) -> Result<(), Error> 
 }
 
 #[transactional(db = db, retries = 2)]
-async fn retried(db: &Database, a: Guard, b: Guard) -> Result<(), Error> {
+async fn retried(db: &Database, a: Guard, _b: Guard) -> Result<(), Error> {
     let _ = &a.0;
     transactional::on_commit(|| log("commit"))?;
     log("body");
