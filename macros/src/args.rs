@@ -6,36 +6,82 @@
 
 use proc_macro2::{Span, TokenTree};
 use syn::ext::IdentExt;
-use syn::parse::{Lookahead1, Parse, ParseStream};
+use syn::parse::discouraged::Speculative;
+use syn::parse::{Parse, ParseStream};
 use syn::{Error, Expr, Ident, LitStr, Path, Result, Token};
 
 use crate::errors::Errors;
 use crate::value::{self, Begin, Isolation, Propagation};
 
-mod kw {
-    syn::custom_keyword!(db);
-    syn::custom_keyword!(propagation);
-    syn::custom_keyword!(begin);
-    syn::custom_keyword!(isolation);
-    syn::custom_keyword!(read_only);
-    syn::custom_keyword!(retries);
-    syn::custom_keyword!(timeout);
-    syn::custom_keyword!(name);
+/// The one registry of options: each line gives the option's variant in [`Key`], its name,
+/// how it is written (for "needs a value" messages), its field in [`Args`] with the value's
+/// type, and the check that turns the written expression into that value. A new option is
+/// one line here, plus its combinations in `validate::options` and its builder call in
+/// `expand::builder`.
+macro_rules! options {
+    ($($key:ident $name:literal $usage:literal => $field:ident: $ty:ty = $check:expr;)*) => {
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        pub enum Key {
+            $($key,)*
+        }
+
+        impl Key {
+            pub const ALL: &'static [Key] = &[$(Key::$key),*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Key::$key => $name,)*
+                }
+            }
+
+            /// How the option is written, for "needs a value" messages.
+            fn usage(self) -> &'static str {
+                match self {
+                    $(Key::$key => $usage,)*
+                }
+            }
+
+            fn from_name(name: &str) -> Option<Key> {
+                Key::ALL.iter().copied().find(|key| key.name() == name)
+            }
+        }
+
+        /// The options as written, each with the span of its key for later messages.
+        #[derive(Clone, Default)]
+        pub struct Args {
+            $(pub $field: Option<Opt<$ty>>,)*
+        }
+
+        impl Args {
+            /// Checks the value written for `key` and stores it.
+            fn store(&mut self, key: Key, span: Span, expr: Expr) -> Result<()> {
+                match key {
+                    $(Key::$key => {
+                        let check: fn(Expr) -> Result<$ty> = $check;
+                        self.$field = Some(Opt { key: span, value: check(expr)? });
+                    })*
+                }
+                Ok(())
+            }
+        }
+    };
 }
 
-/// The options as written, each with the span of its key for later messages.
-#[derive(Clone, Default)]
-pub struct Args {
-    pub db: Option<Opt<Expr>>,
-    pub propagation: Option<Opt<Propagation>>,
-    pub begin: Option<Opt<Begin>>,
-    pub isolation: Option<Opt<Isolation>>,
-    pub read_only: Option<Opt<bool>>,
-    pub retries: Option<Opt<u32>>,
-    /// In nanoseconds.
-    pub timeout: Option<Opt<u64>>,
-    pub name: Option<Opt<LitStr>>,
-    pub krate: Option<Opt<Path>>,
+options! {
+    Db "db" "db = <expression>" => db: Expr = Ok;
+    Propagation "propagation" "propagation = \"nested\"" =>
+        propagation: Propagation = |expr| value::choice(&expr);
+    Begin "begin" "begin = \"immediate\"" => begin: Begin = |expr| value::choice(&expr);
+    Isolation "isolation" "isolation = \"serializable\"" =>
+        isolation: Isolation = |expr| value::choice(&expr);
+    ReadOnly "read_only" "read_only" =>
+        read_only: bool = |expr| value::flag(&expr, "read_only");
+    Retries "retries" "retries = 3" => retries: u32 = |expr| value::retries(&expr);
+    // In nanoseconds.
+    Timeout "timeout" "timeout = \"2s\"" => timeout: u64 = |expr| value::timeout(&expr);
+    Name "name" "name = \"load_user\"" => name: LitStr = |expr| value::name(&expr);
+    Crate "crate" "crate = \"::transactional\"" =>
+        krate: Path = |expr| value::crate_path(&expr);
 }
 
 /// One option's value and the span of its key.
@@ -45,61 +91,8 @@ pub struct Opt<T> {
     pub value: T,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Key {
-    Db,
-    Propagation,
-    Begin,
-    Isolation,
-    ReadOnly,
-    Retries,
-    Timeout,
-    Name,
-    Crate,
-}
-
-impl Key {
-    pub const ALL: [Key; 9] = [
-        Key::Db,
-        Key::Propagation,
-        Key::Begin,
-        Key::Isolation,
-        Key::ReadOnly,
-        Key::Retries,
-        Key::Timeout,
-        Key::Name,
-        Key::Crate,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Key::Db => "db",
-            Key::Propagation => "propagation",
-            Key::Begin => "begin",
-            Key::Isolation => "isolation",
-            Key::ReadOnly => "read_only",
-            Key::Retries => "retries",
-            Key::Timeout => "timeout",
-            Key::Name => "name",
-            Key::Crate => "crate",
-        }
-    }
-
-    /// How the option is written, for "needs a value" messages.
-    fn usage(self) -> &'static str {
-        match self {
-            Key::Db => "db = <expression>",
-            Key::Propagation => "propagation = \"nested\"",
-            Key::Begin => "begin = \"immediate\"",
-            Key::Isolation => "isolation = \"serializable\"",
-            Key::ReadOnly => "read_only",
-            Key::Retries => "retries = 3",
-            Key::Timeout => "timeout = \"2s\"",
-            Key::Name => "name = \"load_user\"",
-            Key::Crate => "crate = \"::transactional\"",
-        }
-    }
-}
+/// The option that may be written without a value, meaning `true`.
+const FLAG: Key = Key::ReadOnly;
 
 impl Parse for Args {
     fn parse(input: ParseStream) -> Result<Self> {
@@ -159,34 +152,20 @@ fn once(seen: &mut Vec<Key>, key: Key, span: Span) -> Result<()> {
 /// The next option's key. The outer `Err` is a syntax error that ends the parse; the inner one
 /// an unknown option, after which parsing goes on at the next `,`.
 fn parse_key(input: ParseStream) -> Result<std::result::Result<(Key, Span), Error>> {
-    let lookahead = input.lookahead1();
-    let key = if lookahead.peek(kw::db) {
-        (Key::Db, input.parse::<kw::db>()?.span)
-    } else if lookahead.peek(kw::propagation) {
-        (Key::Propagation, input.parse::<kw::propagation>()?.span)
-    } else if lookahead.peek(kw::begin) {
-        (Key::Begin, input.parse::<kw::begin>()?.span)
-    } else if lookahead.peek(kw::isolation) {
-        (Key::Isolation, input.parse::<kw::isolation>()?.span)
-    } else if lookahead.peek(kw::read_only) {
-        (Key::ReadOnly, input.parse::<kw::read_only>()?.span)
-    } else if lookahead.peek(kw::retries) {
-        (Key::Retries, input.parse::<kw::retries>()?.span)
-    } else if lookahead.peek(kw::timeout) {
-        (Key::Timeout, input.parse::<kw::timeout>()?.span)
-    } else if lookahead.peek(kw::name) {
-        (Key::Name, input.parse::<kw::name>()?.span)
-    } else if lookahead.peek(Token![crate]) {
-        (Key::Crate, input.parse::<Token![crate]>()?.span)
-    } else {
-        return unknown_option(input, lookahead).map(Err);
-    };
-    Ok(Ok(key))
+    if input.peek(Ident::peek_any) {
+        let fork = input.fork();
+        let ident = fork.call(Ident::parse_any)?;
+        if let Some(key) = Key::from_name(&ident.to_string()) {
+            input.advance_to(&fork);
+            return Ok(Ok((key, ident.span())));
+        }
+    }
+    unknown_option(input).map(Err)
 }
 
 /// An identifier that is not an option becomes an "unknown option" error, and a bare value
 /// (`"join"`) an error naming its option; anything else is a syntax error listing the options.
-fn unknown_option(input: ParseStream, lookahead: Lookahead1) -> Result<Error> {
+fn unknown_option(input: ParseStream) -> Result<Error> {
     if input.peek(LitStr) {
         let lit = input.fork().parse::<LitStr>()?;
         if let Some(option) = value::option_taking(&lit.value()) {
@@ -195,12 +174,16 @@ fn unknown_option(input: ParseStream, lookahead: Lookahead1) -> Result<Error> {
             return Ok(Error::new(lit.span(), message));
         }
     }
+    let names = || Key::ALL.iter().map(|key| key.name());
     if !input.peek(Ident::peek_any) {
-        return Err(lookahead.error());
+        let message = format!(
+            "expected an option: {}",
+            value::list(names().map(|name| format!("`{name}`")))
+        );
+        return Err(input.error(message));
     }
     let ident = input.call(Ident::parse_any)?;
     let text = ident.to_string();
-    let names = || Key::ALL.iter().map(|key| key.name());
     let message = match value::similar(&text, names()) {
         Some(name) => format!("unknown option `{text}`; did you mean `{name}`?"),
         None => format!(
@@ -226,34 +209,25 @@ fn skip_to_comma(input: ParseStream) -> Result<()> {
 }
 
 impl Args {
-    /// Checks `value` for `key` and stores it; a value is optional only for `read_only`.
+    /// Checks `value` for `key` and stores it; a value is optional only for the flag.
     fn set(&mut self, key: Key, span: Span, value: Option<Expr>) -> Result<()> {
-        fn opt<T>(key: Span, value: T) -> Option<Opt<T>> {
-            Some(Opt { key, value })
-        }
-        let Some(expr) = value else {
-            if key == Key::ReadOnly {
-                self.read_only = opt(span, true);
-                return Ok(());
+        match value {
+            Some(expr) => self.store(key, span, expr),
+            None if key == FLAG => {
+                self.read_only = Some(Opt {
+                    key: span,
+                    value: true,
+                });
+                Ok(())
             }
-            let message = format!(
-                "the `{}` option needs a value: `{}`",
-                key.name(),
-                key.usage()
-            );
-            return Err(Error::new(span, message));
-        };
-        match key {
-            Key::Db => self.db = opt(span, expr),
-            Key::Propagation => self.propagation = opt(span, value::choice(&expr)?),
-            Key::Begin => self.begin = opt(span, value::choice(&expr)?),
-            Key::Isolation => self.isolation = opt(span, value::choice(&expr)?),
-            Key::ReadOnly => self.read_only = opt(span, value::flag(&expr, "read_only")?),
-            Key::Retries => self.retries = opt(span, value::retries(&expr)?),
-            Key::Timeout => self.timeout = opt(span, value::timeout(&expr)?),
-            Key::Name => self.name = opt(span, value::name(&expr)?),
-            Key::Crate => self.krate = opt(span, value::crate_path(&expr)?),
+            None => {
+                let message = format!(
+                    "the `{}` option needs a value: `{}`",
+                    key.name(),
+                    key.usage()
+                );
+                Err(Error::new(span, message))
+            }
         }
-        Ok(())
     }
 }

@@ -100,7 +100,7 @@ pub fn prologue_len(stmts: &[Stmt]) -> usize {
             Stmt::Expr(Expr::If(pin), _) => matches!(&*pin.cond, Expr::Let(_)),
             Stmt::Local(local) => {
                 let init = local.init.as_ref().filter(|init| init.diverge.is_none());
-                matches!(&local.pat, Pat::Ident(_))
+                !matches!(&local.pat, Pat::Wild(_))
                     && matches!(init.map(|init| &*init.expr), Some(Expr::Path(path)) if path.path.get_ident().is_some())
             }
             _ => false,

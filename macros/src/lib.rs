@@ -16,6 +16,7 @@ mod async_trait;
 mod errors;
 mod expand;
 mod from_row;
+mod manifest;
 mod spawn;
 #[cfg(test)]
 mod tests;
@@ -64,11 +65,14 @@ use proc_macro::TokenStream;
 /// # Where it applies
 ///
 /// An `async fn` (free fn, method with any receiver, generic, with `impl Trait` arguments)
-/// that returns `Result<T, E>` where `E: From<transactional::Error>`. Any path ending in
-/// `Result` is accepted, so aliases such as `transactional::Result<T>` or
-/// `anyhow::Result<T>` work. `const fn` and `extern` fns are rejected; `unsafe` is kept.
+/// that returns `Result<T, E>` where `E: From<transactional::Error>`. The return type is
+/// checked by type, not by name: any alias of a `Result` works (`transactional::Result<T>`,
+/// `anyhow::Result<T>`, `type Fallible<T> = Result<T, MyError>`), and a struct named
+/// `SearchResult` is refused. `const fn` and `extern` fns are rejected; `unsafe` is kept.
 /// It composes with `#[tracing::instrument]` (above or below it) and with `#[async_trait]`
-/// (which expands first; the boxed future's body then runs in the transaction).
+/// (which expands first; the boxed future's body then runs in the transaction). Test and
+/// runtime attributes go below it: `#[transactional]` above `#[tokio::test]` or
+/// `#[tokio::main]`, since those turn the `async fn` into a plain fn.
 ///
 /// # Options
 ///
@@ -83,7 +87,7 @@ use proc_macro::TokenStream;
 /// | `read_only` | a flag; `read_only = true` / `false` also work |
 /// | `retries = N` | re-run the outermost transaction up to `N` (≥ 1) more times on a transient failure |
 /// | `timeout = ".."` | a whole number and a unit: `ns`, `us`, `ms`, `s`, `m`, `h`, like `"250ms"` |
-/// | `name = ".."` | a name for spans and errors; must be an identifier such as `"load_user"` |
+/// | `name = ".."` | a name for spans and errors; must be an identifier such as `"load_user"`; defaults to the fn's name |
 /// | `crate = ".."` | the path of the `transactional` crate when it is re-exported under another name |
 ///
 /// Every value is checked at compile time. Combinations where an option could never take
@@ -99,45 +103,68 @@ use proc_macro::TokenStream;
 ///
 /// # What it expands to
 ///
-/// The signature is kept as written; the body moves into an `async move` block that the
+/// The signature is kept as written; the body moves into an `async` block that the
 /// runtime's `Atomic` builder runs in the transaction:
 ///
 /// ```text
 /// // Input
 /// #[transactional(db = db, propagation = "join", name = "load")]
-/// async fn f(db: &Database, x: u32) -> Result<u32, MyError> { body }
+/// async fn f(db: &Database, x: u32) -> Result<u32, MyError> { use ..; body }
 ///
-/// // Output
+/// // Output (`__tx` stands for `__transactional_private`)
 /// async fn f(db: &Database, x: u32) -> Result<u32, MyError> {
-///     ::transactional::__private::assert_error_type::<MyError>();
-///     ::transactional::__private::Atomic::new()
-///         .db(::transactional::__private::database(&(db)))
-///         .propagation(::transactional::__private::Propagation::Join)
-///         .name("load")
-///         .run(async move {
-///             #[allow(unreachable_code)]
-///             if false {
-///                 let __transactional_ret: Result<u32, MyError> = loop {};
-///                 return __transactional_ret;
-///             }
-///             body
-///         })
-///         .await
+///     use ::transactional::__private as __tx;
+///     use ..;
+///     let mut db = db;
+///     let mut x = x;
+///     return __tx::TxResult::finish(
+///         __tx::TxResult::run(
+///             __tx::Atomic::new()
+///                 .db(__tx::database(&(db)))
+///                 .propagation(__tx::Propagation::Join)
+///                 .name("load"),
+///             async {
+///                 let _ = &mut x; // each argument `body` mentions
+///                 if false {
+///                     let __transactional_ret: Result<u32, MyError> = loop {};
+///                     return __transactional_ret;
+///                 }
+///                 body
+///             },
+///         )
+///         .await,
+///     );
 /// }
 /// ```
 ///
-/// - `assert_error_type::<MyError>()` reports a missing `From<transactional::Error>` impl on
-///   the error type itself. It is left out when `E` is not written (`io::Result<T>`).
+/// - `use ::transactional::__private` is the one place the crate's path is written (the
+///   `crate = ".."` path instead, when given). If it does not resolve, that import is the
+///   one error. Without `crate = ".."`, the crate's `Cargo.toml` is read first: when it has
+///   no `transactional` dependency (the runtime comes through a crate that re-exports it) or
+///   has it under another name, the error says which `crate = ".."` to write.
+/// - The body's leading items (`use`, `const`, helper fns) come first, before anything the
+///   attribute adds, so `clippy::items_after_statements` does not fire; the final `return`
+///   keeps `clippy::implicit_return` quiet.
+/// - The arguments stay in the fn's own future, as in a plain `async fn`, and are dropped
+///   as it drops them: after the whole call (the commit and its hooks included), in reverse
+///   order. The body borrows each one it mentions uniquely (`let _ = &mut x;`; an argument
+///   it does not mention still gets rustc's "unused variable" warning), so the future is `Send`
+///   whenever the arguments are, `Send + !Sync` ones such as a `Cell` or an mpsc
+///   `Receiver` included. A body that moves an argument still takes it. (A method whose
+///   receiver is `self` by value, not `mut`, keeps the older form: its body moves the
+///   arguments it mentions, which are then dropped when the body ends.)
+/// - `TxResult` is implemented for `Result<T, E>` only: a return type that is not a
+///   `Result` is one error saying so. `finish` turns a failure of the transaction itself
+///   (begin, commit) into `E`, and is where `E: From<transactional::Error>` is required, so a
+///   missing impl is one error, on `E` (on the return type for an alias such as
+///   `io::Result<T>`).
 /// - The `if false { return .. }` is never taken: it gives the async block the fn's own
 ///   output type (with `impl Trait` replaced by `_`), so a type error in the body is reported
 ///   in the body, against the signature, as it would be without the attribute. The binding
 ///   is hygienic: the body cannot name it.
-/// - Every path starts with `::transactional::__private` (or the `crate = ".."` path), so
-///   local items named `core`, `transactional`, `Atomic`, … cannot interfere.
 /// - In the body, `tokio::spawn` and `tokio::task::spawn` (with or without a leading `::`,
 ///   with or without turbofish arguments, called or passed as a value) become
-///   `::transactional::__private::spawn`, and `tokio::task::spawn_local` becomes
-///   `::transactional::__private::spawn_local`; both carry the current transaction into the
+///   `__private::spawn`, and `tokio::task::spawn_local` becomes `__private::spawn_local`; both carry the current transaction into the
 ///   new task. The same paths are rewritten inside macro invocations (`tokio::join!`,
 ///   `select!`, `vec!`, any macro: the token sequence is replaced, its span kept), except in
 ///   `stringify!` and `concat!`, where they are text. A `use tokio::spawn;` (or
@@ -145,7 +172,7 @@ use proc_macro::TokenStream;
 ///   written in the body imports the carrying fn under the same name. A call of
 ///   `tokio::task::JoinSet::spawn`, `tokio::task::LocalSet::spawn_local`,
 ///   `tokio::runtime::Handle::spawn` or `tokio::runtime::Runtime::spawn` written with that
-///   full path gets its future wrapped in `::transactional::__private::carry(..)`.
+///   full path gets its future wrapped in `__private::carry(..)`.
 /// - Not rewritten: method calls (`set.spawn(fut)`, `handle.spawn(fut)` — a method named
 ///   `spawn` may be any type's and take anything, so its argument is never touched), those
 ///   types named without `tokio::`, a `spawn` imported outside the fn or through a glob,
@@ -155,32 +182,50 @@ use proc_macro::TokenStream;
 ///   its own; one that waits for the writer its parent holds fails after `writer_wait`
 ///   (see `transactional::carry`).
 ///
-/// With `retries = N` the body has to be built afresh for every attempt, and whether an
-/// attempt's error is transient is read off the error itself (a `transactional::Error`, or
-/// any `std::error::Error` whose `source()` chain holds one):
+/// With `retries = N` the body is built afresh for each attempt, in a loop in the fn's own
+/// body, and whether an attempt's error is transient is read off the error itself (a
+/// `transactional::Error`, or any `std::error::Error` whose `source()` chain holds one):
 ///
 /// ```text
-/// ::transactional::__private::run_retrying(
-///     ::transactional::__private::Atomic::new().retries(3),
-///     || async { body },
-///     |__transactional_err: &MyError| { /* is it transient? */ },
-/// )
-/// .await
+/// return __tx::TxResult::finish({
+///     let mut retry = __tx::Retry::new(__tx::Atomic::new().retries(3));
+///     loop {
+///         if let ControlFlow::Break(raw) = __tx::TxResult::attempt(
+///             &mut retry,
+///             async { let _ = &mut x; body },
+///             |err: &MyError| { /* is it transient? */ },
+///         )
+///         .await
+///         {
+///             break raw;
+///         }
+///     }
+/// });
 /// ```
 ///
-/// Each attempt's body borrows the arguments instead of owning them (an `async move` body
-/// would take them on the first attempt and leave nothing for the next). So with `retries`:
+/// Each attempt borrows the arguments, uniquely, as above; an attempt ends (and its
+/// borrows with it) before the next begins. So with `retries`:
 ///
-/// - the body may read the arguments, but cannot move one out: clone it instead. The
-///   compiler's error names the argument and points at `retries`;
-/// - the body cannot change an argument: a `&mut self` receiver, a `&mut T` argument or a
-///   `mut` binding that the body mentions is rejected, spanned on that argument.
+/// - the body may read the arguments, `&mut self` and `&mut T` ones included, but cannot
+///   move one out (the next attempt would find it gone): clone it instead;
+/// - a change the body made to an argument in a failed attempt would carry over into the
+///   next, so the changes the tokens show are refused, spanned on the argument: a `mut`
+///   binding the body mentions (`mut x`, also inside a pattern such as `(mut a, b)`), and
+///   a write through a `&mut` argument (`self.n += 1`, `*x = ..`, `&mut x.f`). A change
+///   through a method call (`x.push(1)`) cannot be told from a read by the attribute; it
+///   compiles, and is made again by each attempt.
 ///
 /// # Errors
 ///
 /// A misuse is a compile error spanned on the token to change, saying how to change it.
 /// The fn is still emitted unchanged next to the error, so one mistake gives one error and
-/// the rest of the crate still type-checks.
+/// the rest of the crate still type-checks. Each case in the `ui-tests` crate has its
+/// error count checked in cargo's JSON output (what IDEs read), not only the rendered text.
+///
+/// Some messages come from rustc and name the async block the body runs in: `?` on an
+/// `Option` in a fn returning `Result` says "in an async block"; its help (`.ok_or(..)?`)
+/// is right. When `E` lacks `From<transactional::Error>` and the body also uses `?` on a
+/// `transactional::Error`, that `?` is reported too, as it would be without the attribute.
 #[proc_macro_attribute]
 pub fn transactional(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::transactional(args.into(), item.into()).into()

@@ -36,7 +36,16 @@ pub fn function(item: TokenStream) -> Result<Function> {
         };
         let message = format!("`#[transactional]` cannot be applied to a `const fn`; {fix}");
         errors.push(Error::new(constness.span, message));
-    } else if sig.asyncness.is_none() && async_trait_output.is_none() {
+    } else if let Some(runtime) = tokio_expanded(&func) {
+        // `#[tokio::test]` above `#[transactional]` expands first and hands over a plain fn
+        // that blocks on the body: there is no `async fn` left to wrap.
+        let message = format!(
+            "`#[{runtime}]` has already turned this `async fn` into a plain fn; put \
+             `#[transactional]` above `#[{runtime}]`, or move the transaction into an \
+             `async fn` that the test calls"
+        );
+        errors.push(Error::new(sig.ident.span(), message));
+    } else if sig.asyncness.is_none() && async_trait_output.is_none() && !returns_future(sig) {
         // `async` goes before `unsafe`: `async unsafe fn`.
         let (before, span) = match sig.unsafety {
             Some(unsafety) => ("unsafe", unsafety.span),
@@ -45,6 +54,13 @@ pub fn function(item: TokenStream) -> Result<Function> {
         let message =
             format!("`#[transactional]` needs an `async fn`: add `async` before `{before}`");
         errors.push(Error::new(span, message));
+    }
+    if let Some(again) = func.attrs.iter().find(|attr| is_transactional(attr)) {
+        errors.push(Error::new_spanned(
+            again,
+            "`#[transactional]` is applied twice; remove one (a nested transactional call \
+             already becomes a savepoint)",
+        ));
     }
     if let Some(abi) = &sig.abi {
         let message = format!(
@@ -72,11 +88,53 @@ pub fn function(item: TokenStream) -> Result<Function> {
     errors.finish_with(output)
 }
 
+/// `#[transactional]` or `#[transactional(..)]` (through any path).
+fn is_transactional(attr: &syn::Attribute) -> bool {
+    let path = attr.path();
+    path.segments
+        .last()
+        .is_some_and(|last| last.ident == "transactional")
+}
+
+/// `"tokio::test"` or `"tokio::main"` when `func` is what those attributes make of an
+/// `async fn`: a plain fn whose body builds a runtime and blocks on the original body.
+fn tokio_expanded(func: &ItemFn) -> Option<&'static str> {
+    if func.sig.asyncness.is_some() {
+        return None;
+    }
+    let body = func.block.to_token_stream();
+    if !mentions(&body, "block_on") || !mentions(&body, "Builder") {
+        return None;
+    }
+    let test = func.attrs.iter().any(|attr| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "test")
+    });
+    Some(if test || func.sig.ident != "main" {
+        "tokio::test"
+    } else {
+        "tokio::main"
+    })
+}
+
 const NEEDS_RESULT: &str =
     "a `#[transactional]` fn must return a `Result`, since the transaction can fail";
 
+/// Refuses the return types that are certainly not a `Result`, with the fix; any other path
+/// (`Result<T, E>`, an alias named anything, a struct named `SearchResult`) is left to the
+/// type checker: `__private::run` requires `__private::TxResult`, whose message says why.
 fn result(ty: Type) -> Result<Type> {
-    if is_result(&ty) {
+    if let Some(output) = future_output(&ty) {
+        let message = format!(
+            "`#[transactional]` needs an `async fn`: write `async fn` and return `{}` \
+             instead of `impl Future<..>`",
+            pretty(&output)
+        );
+        return Err(Error::new_spanned(ty, message));
+    }
+    if maybe_result(&ty) {
         return Ok(ty);
     }
     let message = format!(
@@ -101,16 +159,52 @@ fn pretty(ty: &Type) -> String {
     text.replace(" ,", ",").replace("& ", "&")
 }
 
-/// `Result<..>`, `io::Result<..>`, `AppResult<..>`, … : any path whose last segment ends in
-/// `Result`, since aliases are common and the type cannot be resolved here.
-pub fn is_result(ty: &Type) -> bool {
+/// `-> impl Future<..>`, which gets its own message (write `async fn`) from [`result`].
+fn returns_future(sig: &syn::Signature) -> bool {
+    matches!(&sig.output, ReturnType::Type(_, ty) if future_output(ty).is_some())
+}
+
+/// `T` of `impl Future<Output = T>`.
+fn future_output(ty: &Type) -> Option<Type> {
+    let Type::ImplTrait(impl_trait) = ty else {
+        return None;
+    };
+    impl_trait.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let future = bound.path.segments.last().filter(|s| s.ident == "Future")?;
+        let syn::PathArguments::AngleBracketed(args) = &future.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            syn::GenericArgument::AssocType(assoc) if assoc.ident == "Output" => {
+                Some(assoc.ty.clone())
+            }
+            _ => None,
+        })
+    })
+}
+
+/// A type the name of which could be a `Result` or an alias of one: a path that is not a
+/// primitive or a well-known non-`Result` std type. Tuples, references, arrays, `impl Trait`
+/// and the like cannot be.
+pub fn maybe_result(ty: &Type) -> bool {
     match ty {
-        Type::Group(group) => is_result(&group.elem),
-        Type::Paren(paren) => is_result(&paren.elem),
+        Type::Group(group) => maybe_result(&group.elem),
+        Type::Paren(paren) => maybe_result(&paren.elem),
         Type::Path(path) if path.qself.is_none() => {
-            let last = path.path.segments.last();
-            last.is_some_and(|last| last.ident.to_string().ends_with("Result"))
+            let Some(last) = path.path.segments.last() else {
+                return false;
+            };
+            const NOT_RESULTS: &[&str] = &[
+                "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16",
+                "i32", "i64", "i128", "isize", "f32", "f64", "String", "Vec", "Option", "Box",
+                "Arc", "Rc", "HashMap", "BTreeMap", "HashSet", "BTreeSet",
+            ];
+            !NOT_RESULTS.iter().any(|name| last.ident == name)
         }
+        Type::Path(_) => true,
         _ => false,
     }
 }
@@ -189,55 +283,142 @@ pub fn options(args: &Args) -> Result<()> {
     errors.finish(())
 }
 
-/// With `retries`, each attempt's body is made by an `FnMut` closure, which can lend the
-/// arguments to the body only as shared borrows. A body that changes an argument (`&mut self`,
-/// `x: &mut T`, `mut x`) would fail with "captured variable cannot escape `FnMut` closure
-/// body"; say why instead, on the argument.
+/// With `retries`, the body runs again on each attempt, and what it changed in an argument
+/// during a failed attempt would carry over into the next: refuse the changes the tokens
+/// show, on the argument. A `mut` binding (`mut x`, also inside a pattern) is there to be
+/// changed, so it is refused when the body mentions it; a `&mut self` or `&mut T` argument
+/// only when the body visibly writes through it (`x.f = ..`, `*x += ..`, `&mut x.f`), since
+/// a trait may require `&mut self` of a method that only reads. A change through a method
+/// (`x.push(1)`) cannot be told from a read here; it compiles, and repeats on each attempt.
 pub fn retries(args: &Args, item: &ItemFn) -> Result<()> {
     if args.retries.is_none() {
         return Ok(());
     }
     let body = item.block.to_token_stream();
     let mut errors = Errors::default();
-    for (name, tokens, fix) in item.sig.inputs.iter().filter_map(mutable_argument) {
-        if mentions(&body, &name) {
-            let message = format!(
-                "with `retries` the body runs again on each attempt, so it can only borrow the \
-                 arguments immutably; {fix}, or remove `retries`"
-            );
-            errors.push(Error::new_spanned(tokens, message));
+    for input in &item.sig.inputs {
+        for (name, tokens, fix, by_ref) in mutable_arguments(input) {
+            let refused = match by_ref {
+                false => mentions(&body, &name),
+                true => writes(&body, &name),
+            };
+            if refused {
+                let message = format!(
+                    "with `retries` the body runs again on each attempt, and a change it made \
+                     to an argument in a failed attempt would carry over into the next; {fix}, \
+                     or remove `retries`"
+                );
+                errors.push(Error::new_spanned(tokens, message));
+            }
         }
     }
     errors.finish(())
 }
 
-/// An argument the body could change: its name, the tokens that make it mutable, and how to
-/// fix it.
-fn mutable_argument(input: &FnArg) -> Option<(String, TokenStream, &'static str)> {
-    const COPY: &str = "remove `mut` and make a mutable copy in the body";
+const COPY: &str = "remove `mut` and make a mutable copy in the body";
+
+/// The bindings of an argument that the body could change: name, the tokens that make it
+/// mutable, how to fix it, and whether it is a `&mut` (rather than a `mut` binding).
+fn mutable_arguments(input: &FnArg) -> Vec<(String, TokenStream, &'static str, bool)> {
     match input {
         // `ty` is `&mut Self` for `&mut self` too.
         FnArg::Receiver(receiver) if is_mut_ref(&receiver.ty) => {
             let fix = "take `&self` instead of `&mut self`";
-            Some(("self".into(), receiver.to_token_stream(), fix))
+            vec![("self".into(), receiver.to_token_stream(), fix, true)]
         }
-        FnArg::Receiver(receiver) => {
-            Some(("self".into(), receiver.mutability?.to_token_stream(), COPY))
-        }
+        FnArg::Receiver(receiver) => receiver
+            .mutability
+            .map(|mutability| ("self".into(), mutability.to_token_stream(), COPY, false))
+            .into_iter()
+            .collect(),
         FnArg::Typed(typed) => {
-            let Pat::Ident(pat) = &*typed.pat else {
-                return None;
-            };
-            let name = pat.ident.to_string();
-            if is_mut_ref(&typed.ty) {
-                Some((
-                    name,
-                    typed.ty.to_token_stream(),
-                    "take a shared reference instead",
-                ))
-            } else {
-                Some((name, pat.mutability?.to_token_stream(), COPY))
+            if let (Pat::Ident(pat), true) = (&*typed.pat, is_mut_ref(&typed.ty)) {
+                let fix = "take a shared reference instead";
+                return vec![(pat.ident.to_string(), typed.ty.to_token_stream(), fix, true)];
             }
+            let mut found = Vec::new();
+            mut_bindings(&typed.pat, &mut found);
+            found
+        }
+    }
+}
+
+/// Every `mut x` in a pattern, `(mut a, b)` and `Point { mut x, .. }` included.
+fn mut_bindings(pat: &Pat, found: &mut Vec<(String, TokenStream, &'static str, bool)>) {
+    match pat {
+        Pat::Ident(ident) => {
+            if let Some(mutability) = ident.mutability {
+                found.push((
+                    ident.ident.to_string(),
+                    mutability.to_token_stream(),
+                    COPY,
+                    false,
+                ));
+            }
+            if let Some((_, sub)) = &ident.subpat {
+                mut_bindings(sub, found);
+            }
+        }
+        Pat::Tuple(tuple) => tuple.elems.iter().for_each(|p| mut_bindings(p, found)),
+        Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|p| mut_bindings(p, found)),
+        Pat::Struct(s) => s.fields.iter().for_each(|f| mut_bindings(&f.pat, found)),
+        Pat::Slice(slice) => slice.elems.iter().for_each(|p| mut_bindings(p, found)),
+        Pat::Reference(reference) => mut_bindings(&reference.pat, found),
+        Pat::Paren(paren) => mut_bindings(&paren.pat, found),
+        Pat::Type(typed) => mut_bindings(&typed.pat, found),
+        _ => {}
+    }
+}
+
+/// Whether `tokens` visibly write through `name`: `&mut name..`, or `name`, `*name` or
+/// `name.field..` followed by an assignment (`=`, `+=`, …).
+fn writes(tokens: &TokenStream, name: &str) -> bool {
+    let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    for (i, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Group(group) if writes(&group.stream(), name) => return true,
+            TokenTree::Ident(ident) if ident == name => {
+                let borrowed_mut = i >= 2
+                    && matches!(&trees[i - 1], TokenTree::Ident(m) if m == "mut")
+                    && matches!(&trees[i - 2], TokenTree::Punct(p) if p.as_char() == '&');
+                if borrowed_mut || assigned(&trees[i + 1..]) {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether a place expression's rest (`.a.b[0]`) is followed by an assignment operator.
+fn assigned(rest: &[TokenTree]) -> bool {
+    let mut i = 0;
+    loop {
+        match rest.get(i) {
+            Some(TokenTree::Punct(p)) if p.as_char() == '.' => i += 2,
+            Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Bracket => {
+                i += 1;
+            }
+            Some(TokenTree::Punct(_)) => {
+                let mut op = String::new();
+                for tree in &rest[i..] {
+                    match tree {
+                        TokenTree::Punct(p) => {
+                            op.push(p.as_char());
+                            if p.spacing() == proc_macro2::Spacing::Alone {
+                                break;
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                return op == "="
+                    || (op.len() >= 2
+                        && op.ends_with('=')
+                        && !matches!(op.as_str(), "==" | "!=" | "<=" | ">=" | "=>"));
+            }
+            _ => return false,
         }
     }
 }
@@ -247,7 +428,7 @@ fn is_mut_ref(ty: &Type) -> bool {
 }
 
 /// Whether the identifier `name` occurs anywhere in `tokens`.
-fn mentions(tokens: &TokenStream, name: &str) -> bool {
+pub fn mentions(tokens: &TokenStream, name: &str) -> bool {
     tokens.clone().into_iter().any(|tree| match tree {
         TokenTree::Ident(ident) => ident == name,
         TokenTree::Group(group) => mentions(&group.stream(), name),

@@ -11,11 +11,16 @@ pub trait Choice: Copy + 'static {
     const TYPE: &'static str;
     /// How each variant is written in the attribute.
     const VALUES: &'static [(&'static str, Self)];
+    /// Other frameworks' names for a value, with what to write here instead.
+    const MEANINGS: &'static [(&'static str, &'static str)];
     fn variant(self) -> &'static str;
 }
 
 macro_rules! choice {
-    ($name:ident, $option:literal { $($text:literal => $variant:ident,)* }) => {
+    (
+        $name:ident, $option:literal { $($text:literal => $variant:ident,)* }
+        $(meanings { $($known:literal => $meaning:literal,)* })?
+    ) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum $name { $($variant),* }
 
@@ -23,6 +28,7 @@ macro_rules! choice {
             const OPTION: &'static str = $option;
             const TYPE: &'static str = stringify!($name);
             const VALUES: &'static [(&'static str, Self)] = &[$(($text, Self::$variant)),*];
+            const MEANINGS: &'static [(&'static str, &'static str)] = &[$($(($known, $meaning)),*)?];
             fn variant(self) -> &'static str {
                 match self { $(Self::$variant => stringify!($variant)),* }
             }
@@ -35,8 +41,26 @@ choice!(Propagation, "propagation" {
     "join" => Join,
     "mandatory" => Mandatory,
     "requires_new" => RequiresNew,
+}
+// Names other frameworks give their modes (Spring's `Propagation`, Django's `atomic`), with
+// what ours does instead. Matched by meaning, not by spelling: Spring's `REQUIRED` is one
+// edit from our `requires_new`, its opposite.
+meanings {
+    "required" => "Spring's REQUIRED (join the current transaction, or begin one) is \
+                   `propagation = \"join\"`",
+    "supports" => "Spring's SUPPORTS has no equivalent: a `#[transactional]` fn always runs in \
+                   a transaction; `propagation = \"join\"` joins the current one, or begins one",
+    "not_supported" => "Spring's NOT_SUPPORTED has no equivalent: call the code that must run \
+                        outside the transaction from outside the `#[transactional]` fn",
+    "never" => "Spring's NEVER has no equivalent: a `#[transactional]` fn always runs in a \
+                transaction; leave the attribute off the fn instead",
+    "atomic" => "Django's `atomic` (a savepoint inside a transaction, or a new transaction) is \
+                 `propagation = \"nested\"`, the default",
+    "savepoint" => "a savepoint inside the current transaction (or a new transaction) is \
+                    `propagation = \"nested\"`, the default",
+    "durable" => "Django's `durable` has no equivalent; `propagation = \"requires_new\"` runs \
+                  in a new transaction of its own, independent of the current one",
 });
-
 choice!(Begin, "begin" {
     "deferred" => Deferred,
     "immediate" => Immediate,
@@ -57,6 +81,17 @@ pub fn choice<T: Choice>(expr: &Expr) -> Result<T> {
     let text = lit.value();
     if let Some((_, value)) = T::VALUES.iter().find(|(name, _)| *name == text) {
         return Ok(*value);
+    }
+    // `REQUIRED`, `PROPAGATION_REQUIRED`, `required`: compared lowercase, without the prefix.
+    let lower = text.to_ascii_lowercase();
+    let plain = lower.strip_prefix("propagation_").unwrap_or(&lower);
+    if T::VALUES.iter().any(|(name, _)| *name == plain) {
+        let message = format!("write {:?}: the {} values are lowercase", plain, T::OPTION);
+        return Err(Error::new(lit.span(), message));
+    }
+    if let Some((_, meaning)) = T::MEANINGS.iter().find(|(known, _)| *known == plain) {
+        let message = format!("unknown {} {text:?}: {meaning}", T::OPTION);
+        return Err(Error::new(lit.span(), message));
     }
     let message = match similar(&text, names()) {
         Some(name) => format!("unknown {} {text:?}; did you mean {name:?}?", T::OPTION),

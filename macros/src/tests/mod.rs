@@ -28,3 +28,4 @@ fn error(tokens: TokenStream) -> String {
 fn expand(args: TokenStream, item: TokenStream) -> String {
     crate::expand::transactional(args, item).to_string()
 }
+mod manifest;

@@ -119,7 +119,7 @@ fn a_bare_value_gets_its_option() {
         error(quote!("2s", read_only)),
         "expected `timeout = \"2s\"`"
     );
-    assert!(error(quote!("x")).starts_with("expected one of: `db`"));
+    assert!(error(quote!("x")).starts_with("expected an option: `db`"));
 }
 
 #[test]
@@ -128,4 +128,17 @@ fn wrong_value_types_suggest_quotes() {
     assert!(error(quote!(timeout = 2s)).contains("`timeout = \"2s\"`"));
     assert!(error(quote!(name = load)).contains("`name = \"load\"`"));
     assert!(error(quote!(isolation = foo)).contains("`isolation = \"read_committed\"`"));
+}
+
+#[test]
+fn other_frameworks_propagations_get_a_suggestion_by_meaning() {
+    let required = error(quote!(propagation = "required"));
+    assert!(required.contains("`propagation = \"join\"`"), "{required}");
+    assert!(!required.contains("requires_new"), "{required}");
+    let spring = error(quote!(propagation = "PROPAGATION_REQUIRED"));
+    assert!(spring.contains("`propagation = \"join\"`"), "{spring}");
+    assert!(error(quote!(propagation = "never")).contains("no equivalent"));
+    assert!(error(quote!(propagation = "atomic")).contains("\"nested\""));
+    let upper = error(quote!(propagation = "REQUIRES_NEW"));
+    assert!(upper.contains("write \"requires_new\""), "{upper}");
 }

@@ -1,6 +1,7 @@
 //! `retries`: re-running an outermost transaction that failed with a transient error.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -41,47 +42,87 @@ impl Atomic {
         F: Future<Output = Result<T, E>>,
         E: From<Error>,
     {
-        let mut attempt = 0;
+        let mut retry = Retry::new(self);
         loop {
-            let plan = self.plan()?;
-            if !matches!(plan, Plan::Begin(..)) {
-                return self.clone().run(make_body()).await;
+            if let ControlFlow::Break(result) = retry.attempt(make_body(), &classify).await {
+                return result;
             }
-            let Plan::Begin(db, _) = &plan else {
-                unreachable!()
-            };
-            let db = db.clone();
-            let deadline = self.timeout.map(Deadline::after);
-            let asked = wait_clock();
-            let outcome = match self.open(plan, deadline).await {
-                Ok(guard) => {
-                    let txn = guard.frame().txn.clone();
-                    let result = self.run_in_frame(guard, asked, make_body(), deadline).await;
-                    let transient = match &result {
-                        Ok(_) => false,
-                        Err(err) => classify(err)
-                            .unwrap_or_else(|| txn.last_transient.load(Ordering::Acquire)),
-                    };
-                    if !transient {
-                        return result;
-                    }
-                    result
-                }
-                Err(err) if err.is_transient() => Err(E::from(err)),
-                Err(err) => return Err(err.into()),
-            };
-            if attempt >= self.retries {
-                return outcome;
-            }
-            attempt += 1;
-            db.inner.stats.retried();
-            tracing::debug!(
-                attempt,
-                db = db.label(),
-                "transient failure; retrying the transaction"
-            );
-            crate::wait::sleep(backoff(attempt)).await;
         }
+    }
+}
+
+/// The state of a retried transaction between attempts, for a caller that makes each
+/// attempt's body itself: `#[transactional(retries = N)]` builds it in the fn's own body, so
+/// that the body can borrow the arguments uniquely (a closure making bodies can only lend
+/// them shared, which makes the future `!Send` for a `Send + !Sync` argument).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Retry {
+    atomic: Atomic,
+    attempt: u32,
+}
+
+impl Retry {
+    pub fn new(atomic: Atomic) -> Self {
+        Retry { atomic, attempt: 0 }
+    }
+
+    /// Runs one attempt with `body`: `Break` with the result when it is final (success, a
+    /// failure that is not transient, the last attempt, or no transaction of its own to
+    /// re-run), `Continue` after the backoff when another attempt should follow.
+    pub async fn attempt<F, T, E>(
+        &mut self,
+        body: F,
+        classify: impl Fn(&E) -> Option<bool>,
+    ) -> ControlFlow<Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<Error>,
+    {
+        let atomic = &self.atomic;
+        let plan = match atomic.plan() {
+            Ok(plan) => plan,
+            Err(err) => return ControlFlow::Break(Err(err.into())),
+        };
+        if !matches!(plan, Plan::Begin(..)) {
+            return ControlFlow::Break(atomic.clone().run(body).await);
+        }
+        let Plan::Begin(db, _) = &plan else {
+            unreachable!()
+        };
+        let db = db.clone();
+        let deadline = atomic.timeout.map(Deadline::after);
+        let asked = wait_clock();
+        let outcome = match atomic.open(plan, deadline).await {
+            Ok(guard) => {
+                let txn = guard.frame().txn.clone();
+                let result = atomic.run_in_frame(guard, asked, body, deadline).await;
+                let transient = match &result {
+                    Ok(_) => false,
+                    Err(err) => {
+                        classify(err).unwrap_or_else(|| txn.last_transient.load(Ordering::Acquire))
+                    }
+                };
+                if !transient {
+                    return ControlFlow::Break(result);
+                }
+                result
+            }
+            Err(err) if err.is_transient() => Err(E::from(err)),
+            Err(err) => return ControlFlow::Break(Err(err.into())),
+        };
+        if self.attempt >= atomic.retries {
+            return ControlFlow::Break(outcome);
+        }
+        self.attempt += 1;
+        db.inner.stats.retried();
+        tracing::debug!(
+            attempt = self.attempt,
+            db = db.label(),
+            "transient failure; retrying the transaction"
+        );
+        crate::wait::sleep(backoff(self.attempt)).await;
+        ControlFlow::Continue(())
     }
 }
 

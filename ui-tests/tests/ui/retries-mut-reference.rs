@@ -1,8 +1,8 @@
 use transactional::{transactional, Error};
 
 #[transactional(retries = 3)]
-async fn fill(buffer: &mut Vec<u8>) -> Result<(), Error> {
-    buffer.push(1);
+async fn bump(count: &mut u32) -> Result<(), Error> {
+    *count += 1;
     Ok(())
 }
 
