@@ -31,6 +31,9 @@ const EXPECTED: &[(&str, usize)] = &[
     // needs the same impl: the user's code, reported the same without the attribute.
     ("error-without-from-question-mark", 2),
     ("extern-fn", 1),
+    ("from-row-enum", 1),
+    ("from-row-field-not-a-value", 1),
+    ("from-row-unknown-option", 1),
     ("internal-binding", 1),
     ("invalid-propagation", 1),
     ("literal-instead-of-option", 1),
