@@ -76,6 +76,7 @@ options! {
         isolation: Isolation = |expr| value::choice(&expr);
     ReadOnly "read_only" "read_only" =>
         read_only: bool = |expr| value::flag(&expr, "read_only");
+    Offload "offload" "offload" => offload: bool = |expr| value::flag(&expr, "offload");
     Retries "retries" "retries = 3" => retries: u32 = |expr| value::retries(&expr);
     // In nanoseconds.
     Timeout "timeout" "timeout = \"2s\"" => timeout: u64 = |expr| value::timeout(&expr);
@@ -91,8 +92,8 @@ pub struct Opt<T> {
     pub value: T,
 }
 
-/// The option that may be written without a value, meaning `true`.
-const FLAG: Key = Key::ReadOnly;
+/// The options that may be written without a value, meaning `true`.
+const FLAGS: [Key; 2] = [Key::ReadOnly, Key::Offload];
 
 impl Parse for Args {
     fn parse(input: ParseStream) -> Result<Self> {
@@ -209,15 +210,19 @@ fn skip_to_comma(input: ParseStream) -> Result<()> {
 }
 
 impl Args {
-    /// Checks `value` for `key` and stores it; a value is optional only for the flag.
+    /// Checks `value` for `key` and stores it; a value is optional only for the flags.
     fn set(&mut self, key: Key, span: Span, value: Option<Expr>) -> Result<()> {
         match value {
             Some(expr) => self.store(key, span, expr),
-            None if key == FLAG => {
-                self.read_only = Some(Opt {
+            None if FLAGS.contains(&key) => {
+                let flag = Some(Opt {
                     key: span,
                     value: true,
                 });
+                match key {
+                    Key::Offload => self.offload = flag,
+                    _ => self.read_only = flag,
+                }
                 Ok(())
             }
             None => {

@@ -424,6 +424,10 @@ fn builder(args: &Args) -> TokenStream {
         let value = read_only.value;
         calls.extend(quote_spanned!(read_only.key=> .read_only(#value)));
     }
+    if let Some(offload) = &args.offload {
+        let value = offload.value;
+        calls.extend(quote_spanned!(offload.key=> .offload(#value)));
+    }
     if let Some(timeout) = &args.timeout {
         let nanos = timeout.value;
         let private = alias(timeout.key);

@@ -85,6 +85,7 @@ use proc_macro::TokenStream;
 /// | `begin = ".."` | `"deferred"`, `"immediate"`, `"exclusive"` (SQLite) |
 /// | `isolation = ".."` | `"read_committed"`, `"repeatable_read"`, `"serializable"` |
 /// | `read_only` | a flag; `read_only = true` / `false` also work |
+/// | `offload` | a flag: the frame's SQLite statements run off the executor thread (`Atomic::offload`), for heavy reads |
 /// | `retries = N` | re-run the outermost transaction up to `N` (≥ 1) more times on a transient failure |
 /// | `timeout = ".."` | a whole number and a unit: `ns`, `us`, `ms`, `s`, `m`, `h`, like `"250ms"` |
 /// | `name = ".."` | a name for spans and errors; must be an identifier such as `"load_user"`; defaults to the fn's name |
