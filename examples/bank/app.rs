@@ -232,7 +232,7 @@ pub async fn serve_with(
         let begun = body::Begun::default();
         let service = app.clone().map_request({
             let begun = begun.clone();
-            move |mut request: Request| {
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(begun.clone());
                 request
             }
@@ -248,7 +248,9 @@ pub async fn serve_with(
             let mut connection = std::pin::pin!(connection);
             let result = tokio::select! {
                 result = &mut connection => result,
-                _ = stopping.wait_for(|&stopping| stopping) => {
+                // The watch's read guard is dropped inside the block: it must not be held
+                // across the `.await` below.
+                () = async { let _ = stopping.wait_for(|&stopping| stopping).await; } => {
                     // This task polls the connection, so between its polls the request's
                     // state cannot change: no handler can start while we look.
                     if !begun.is_running() {

@@ -117,30 +117,31 @@ pub(crate) async fn read_body(
     if let Some(declared) = declared.filter(|&n| n > MAX_BODY_BYTES as u64) {
         return too_large(&format!("content-length {declared}"));
     }
-    let bytes = match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect())
-        .await
-    {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            return too_large("the body");
-        }
-        Ok(Err(err)) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "bad_body",
-                format!("the request body could not be read: {err}"),
-            );
-        }
-        Err(_) => {
-            return refuse(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                format!("the request body did not arrive within {timeout:?}"),
-            );
-        }
-    };
+    let bytes =
+        match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
+                return too_large("the body");
+            }
+            Ok(Err(err)) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    format!("the request body could not be read: {err}"),
+                );
+            }
+            Err(_) => {
+                return refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!("the request body did not arrive within {timeout:?}"),
+                );
+            }
+        };
     let begun = parts.extensions.get::<Begun>().map(Begun::enter);
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     match begun {
         Some(begun) => response.map(|body| {
             Body::new(Tracked {

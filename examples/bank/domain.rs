@@ -182,10 +182,7 @@ pub async fn open_account(owner: String, opening_balance: i64) -> Result<Account
         .await?;
     let Some(row) = row else {
         let total = tx
-            .query_row(
-                "SELECT coalesce(sum(opening_balance), 0) FROM account",
-                (),
-            )
+            .query_row("SELECT coalesce(sum(opening_balance), 0) FROM account", ())
             .await?
             .get(0)?;
         return Err(BankError::MoneyLimit {
