@@ -1081,6 +1081,20 @@ async fn shutdown_drops_at_once_the_requests_whose_handler_has_not_begun() {
     open_account(&http, &server.base, "a", OPENING).await;
     let mut half_head = connect(&server).await;
     send(&mut half_head, b"POST /transfers HTTP/1.1\r\nhost: ba").await;
+    // A keep-alive connection that has had its answer, then sends half of its next head.
+    let mut reused = connect(&server).await;
+    send(&mut reused, b"GET /metrics HTTP/1.1\r\nhost: bank\r\n\r\n").await;
+    let mut buf = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), reused.read(&mut buf))
+        .await
+        .expect("an answer")
+        .expect("read");
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    send(&mut reused, b"GET /metr").await;
     let mut slow_body = connect(&server).await;
     send(
         &mut slow_body,
@@ -1103,6 +1117,7 @@ async fn shutdown_drops_at_once_the_requests_whose_handler_has_not_begun() {
     assert!(started.elapsed() < Duration::from_secs(3));
     for (stream, what) in [
         (&mut half_head, "half a head"),
+        (&mut reused, "half of a second head"),
         (&mut slow_body, "a slow body"),
     ] {
         let raw = read_to_close(stream, Duration::from_secs(1), what).await;
