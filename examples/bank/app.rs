@@ -91,7 +91,9 @@ pub struct Limits {
     /// How long requests in flight may run after the shutdown signal before they are dropped.
     pub grace: Duration,
     /// How long a connection may take to send a request's head (request line and headers),
-    /// from its first byte; then hyper closes the connection.
+    /// from when the server starts waiting for it; then hyper closes the connection, with
+    /// no answer. So it is also how long a keep-alive connection may stay idle between
+    /// requests, and how long a silent connection holds one of `max_connections`.
     pub header_timeout: Duration,
     /// How long a request may take to send its whole body, from when its head has arrived;
     /// then it is answered `408` and the connection is closed. A whole-body deadline rather

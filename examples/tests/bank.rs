@@ -953,7 +953,13 @@ async fn a_body_that_stalls_or_trickles_gets_408_and_frees_its_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_content_length_is_refused_before_the_body_and_the_connection_closed() {
-    let server = Server::start_with(short_limits()).await;
+    // A body deadline far past the answer expected, so that only refusing before reading
+    // can answer in time.
+    let server = Server::start_with(bank::Limits {
+        body_timeout: Duration::from_secs(30),
+        ..short_limits()
+    })
+    .await;
     for length in [10_000_000_000_u64, bank::MAX_BODY_BYTES as u64 + 1] {
         let what = format!("content-length {length}");
         let mut stream = connect(&server).await;
@@ -966,7 +972,7 @@ async fn an_oversized_content_length_is_refused_before_the_body_and_the_connecti
         let started = Instant::now();
         let raw = read_to_close(&mut stream, Duration::from_secs(5), &what).await;
         assert!(
-            started.elapsed() < Duration::from_millis(250),
+            started.elapsed() < Duration::from_secs(3),
             "{what}: {:?}",
             started.elapsed()
         );
@@ -1163,5 +1169,40 @@ async fn a_content_encoded_body_is_refused_with_415() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (_, body) = exchange(http.get(format!("{}/audit", server.base)), "audit").await;
     assert_eq!(parse::<Audit>(&body, "audit").transfers, 1, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_or_idle_connection_is_closed_after_the_header_timeout() {
+    let server = Server::start_with(bank::Limits {
+        header_timeout: Duration::from_millis(300),
+        ..short_limits()
+    })
+    .await;
+    // Connects and says nothing.
+    let mut silent = connect(&server).await;
+    // Had its answer, then stays idle on keep-alive: the deadline for the next head runs.
+    let mut idle = connect(&server).await;
+    send(&mut idle, b"GET /metrics HTTP/1.1\r\nhost: bank\r\n\r\n").await;
+    let mut buf = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+        .await
+        .expect("an answer")
+        .expect("read");
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let started = Instant::now();
+    for (stream, what) in [(&mut silent, "silent"), (&mut idle, "idle")] {
+        let raw = read_to_close(stream, Duration::from_secs(5), what).await;
+        assert_eq!(raw, "", "{what}: closed without an answer");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     server.stop().await;
 }
