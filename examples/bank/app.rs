@@ -281,14 +281,16 @@ pub async fn serve_with(
             tracing::info!("shut down: every request in flight has finished");
         }
         () = tokio::time::sleep(limits.grace) => {
-            // Only transactions that are open roll back; a request still in its handler may
-            // not have begun one yet.
+            // Say what is known, not more: a dropped request may still have been waiting to
+            // begin its transaction, and then nothing of it rolls back. The database's open
+            // transactions at this moment (the server's, and any other user's) are counted.
             let open_transactions = db.activity().transactions.len();
             tracing::warn!(
                 grace = ?limits.grace,
                 connections = connections.len(),
                 open_transactions,
-                "grace period over: dropping the requests still running; their open transactions roll back"
+                "grace period over: dropping the requests still running; a transaction one of \
+                 them had begun rolls back, one still waiting to begin never will"
             );
             connections.abort_all();
         }
