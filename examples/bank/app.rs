@@ -289,8 +289,8 @@ pub async fn serve_with(
                 grace = ?limits.grace,
                 connections = connections.len(),
                 open_transactions,
-                "grace period over: dropping the requests still running; a transaction one of \
-                 them had begun rolls back, one still waiting to begin never will"
+                "grace period over: dropping the requests still running; the transactions \
+                 they had begun roll back, and those still waiting to begin one write nothing"
             );
             connections.abort_all();
         }
