@@ -287,16 +287,28 @@ pub async fn get_account(id: i64) -> Result<Account, BankError> {
 /// Checks the invariant on one snapshot of the database.
 #[transactional(name = "audit", read_only)]
 pub async fn audit() -> Result<Audit, BankError> {
+    // The sums of balances and of opening balances stay within i64 (MAX_TOTAL_MONEY). The
+    // money that has flowed through an account does not: money going back and forth adds
+    // up without end, and SQLite's `sum()` fails on overflow. So each account's net flow
+    // is summed in two parts, the amounts' high bits (`amount >> 20`) and low 20 bits,
+    // whose sums cannot overflow for any number of transfers the table can hold with
+    // amounts the API takes; only the net, which is the balance's change, is put together.
     let row = transactional::current()?
         .query_row(
-            "SELECT
+            "WITH flow(id, hi, lo) AS (
+                SELECT to_id, amount >> 20, amount & 1048575 FROM transfer
+                UNION ALL
+                SELECT from_id, -(amount >> 20), -(amount & 1048575) FROM transfer
+             ),
+             net(id, hi, lo) AS (SELECT id, sum(hi), sum(lo) FROM flow GROUP BY id)
+             SELECT
                 (SELECT count(*) FROM account),
                 (SELECT count(*) FROM transfer),
                 (SELECT coalesce(sum(opening_balance), 0) FROM account),
                 (SELECT coalesce(sum(balance), 0) FROM account),
-                (SELECT count(*) FROM account AS a WHERE a.balance <> a.opening_balance
-                    + (SELECT coalesce(sum(amount), 0) FROM transfer WHERE to_id = a.id)
-                    - (SELECT coalesce(sum(amount), 0) FROM transfer WHERE from_id = a.id))",
+                (SELECT count(*) FROM account AS a LEFT JOIN net AS n ON n.id = a.id
+                 WHERE a.balance - a.opening_balance
+                    <> coalesce(n.hi, 0) * 1048576 + coalesce(n.lo, 0))",
             (),
         )
         .await?;

@@ -783,6 +783,61 @@ async fn money_stops_short_of_i64_overflow_and_the_audit_keeps_answering() {
     server.stop().await;
 }
 
+/// Money going back and forth between two accounts: its turnover passes i64::MAX long
+/// before any balance does, and the audit must still add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_adds_up_a_turnover_past_i64_max() {
+    let server = Server::start().await;
+    let http = client();
+    let a = open_account(&http, &server.base, "a", OPENING).await.id;
+    let b = open_account(&http, &server.base, "b", OPENING).await.id;
+    // Millions of transfers of MAX_AMOUNT would take hours through the API; the same sums,
+    // seeded in twenty rows, are what the audit reads.
+    bank::migrate(&server.db).await.expect("the schema");
+    transactional::Atomic::new()
+        .db(server.db.clone())
+        .run(async move {
+            let tx = transactional::current()?;
+            for (from, to) in [(a, b), (b, a)].repeat(10) {
+                tx.execute(
+                    "INSERT INTO transfer(from_id, to_id, amount) VALUES (?1, ?2, ?3)",
+                    (from, to, i64::MAX / 4),
+                )
+                .await?;
+            }
+            Ok::<_, transactional::Error>(())
+        })
+        .await
+        .expect("seed the transfers");
+    let (status, body) = exchange(http.get(format!("{}/audit", server.base)), "audit").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let audit: Audit = parse(&body, "audit");
+    assert_eq!(
+        (audit.transfers, audit.mismatched_accounts),
+        (20, 0),
+        "{body}"
+    );
+    assert!(audit.conserved, "{body}");
+    // And a real mismatch is still seen.
+    transactional::Atomic::new()
+        .db(server.db.clone())
+        .run(async move {
+            transactional::current()?
+                .execute(
+                    "UPDATE account SET balance = balance + 1 WHERE id = ?1",
+                    (a,),
+                )
+                .await
+        })
+        .await
+        .expect("break the books");
+    let (_, body) = exchange(http.get(format!("{}/audit", server.base)), "audit").await;
+    let audit: Audit = parse(&body, "audit");
+    assert_eq!(audit.mismatched_accounts, 1, "{body}");
+    assert!(!audit.conserved, "{body}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_file_whose_money_already_overflowed_is_refused_at_start() {
     let dir = tempfile::tempdir().expect("temp dir");
