@@ -45,6 +45,8 @@ pub(crate) fn classify(err: &BankError) -> (StatusCode, &'static str) {
     match err {
         BankError::UnknownAccount(_) => (StatusCode::NOT_FOUND, "unknown_account"),
         BankError::InsufficientFunds { .. } => (StatusCode::CONFLICT, "insufficient_funds"),
+        BankError::BalanceLimit { .. } => (StatusCode::CONFLICT, "balance_limit"),
+        BankError::MoneyLimit { .. } => (StatusCode::CONFLICT, "money_limit"),
         BankError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
         BankError::BatchTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
         BankError::Db(err)

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -42,6 +43,14 @@ impl Server {
     }
 
     async fn start_with_grace(grace: Duration) -> Server {
+        Server::start_with(bank::Limits {
+            grace,
+            ..bank::Limits::default()
+        })
+        .await
+    }
+
+    async fn start_with(limits: bank::Limits) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("bank.db");
         let db = Database::open(&path).await.expect("open the database");
@@ -51,7 +60,7 @@ impl Server {
         let signal = async {
             let _ = signal.await;
         };
-        let handle = tokio::spawn(bank::serve_with_grace(listener, db.clone(), signal, grace));
+        let handle = tokio::spawn(bank::serve_with(listener, db.clone(), signal, limits));
         Server {
             base: format!("http://{addr}"),
             addr,
@@ -658,4 +667,597 @@ async fn requests_still_running_after_the_grace_period_are_dropped_and_write_not
         })
         .await
         .expect("a new transaction after the dropped ones");
+}
+
+// ---- Hostile clients and the limits of money -------------------------------------------
+
+/// Inserts an account directly in the file, past the API's `MAX_AMOUNT`, as years of
+/// deposits could have made it.
+async fn seed_account(db: &Database, owner: &str, balance: i64) -> i64 {
+    // The server may not have created the schema yet; doing it twice is harmless.
+    bank::migrate(db).await.expect("the schema");
+    let owner = owner.to_owned();
+    transactional::Atomic::new()
+        .db(db.clone())
+        .run(async move {
+            transactional::current()?
+                .query_row(
+                    "INSERT INTO account(owner, opening_balance, balance) VALUES (?1, ?2, ?2)
+                     RETURNING id",
+                    (owner, balance),
+                )
+                .await?
+                .get::<i64>(0)
+        })
+        .await
+        .expect("seed an account")
+}
+
+async fn transfer(
+    client: &Client,
+    base: &str,
+    from: i64,
+    to: i64,
+    amount: i64,
+) -> (StatusCode, Value) {
+    exchange(
+        client
+            .post(format!("{base}/transfers"))
+            .json(&json!({ "from": from, "to": to, "amount": amount })),
+        "transfer",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn money_stops_short_of_i64_overflow_and_the_audit_keeps_answering() {
+    let server = Server::start().await;
+    let (base, http) = (server.base.clone(), client());
+    let rich = seed_account(&server.db, "rich", bank::MAX_TOTAL_MONEY - 1_000).await;
+    // Brings the bank's money to exactly the most it may hold.
+    let poor = open_account(&http, &base, "poor", 1_000).await.id;
+    let empty = open_account(&http, &base, "empty", 0).await.id;
+
+    // One more cent of opening balance would take the total past i64::MAX.
+    let (status, body) = exchange(
+        http.post(format!("{base}/accounts"))
+            .json(&json!({ "owner": "more", "opening_balance": 1 })),
+        "open past the money limit",
+    )
+    .await;
+    expect_error(
+        status,
+        &body,
+        StatusCode::CONFLICT,
+        "money_limit",
+        "open past the limit",
+    );
+
+    // Moving every cent into one account reaches i64::MAX exactly, and is fine.
+    let (status, body) = transfer(&http, &base, poor, rich, 1_000).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A credit past i64::MAX is refused before anything is written, with a 4xx: here the
+    // sender has nothing, so without the bound the credit would overflow before the debit
+    // fails.
+    let (status, body) = transfer(&http, &base, empty, rich, 1).await;
+    expect_error(
+        status,
+        &body,
+        StatusCode::CONFLICT,
+        "balance_limit",
+        "credit past i64::MAX",
+    );
+    let (status, body) = transfer(&http, &base, rich, poor, 7).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // In a batch it fails that item alone. (Item 0's credit is refused whatever item 1 has
+    // done: item 1 does not touch `rich`.)
+    let (status, body) = exchange(
+        http.post(format!("{base}/transfers/batch"))
+            .json(&json!({ "transfers": [
+                { "from": empty, "to": rich, "amount": 10 },
+                { "from": poor, "to": empty, "amount": 7 },
+            ]})),
+        "batch at the limit",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let batch: BatchResponse = parse(&body, "batch at the limit");
+    assert_eq!((batch.committed, batch.failed), (1, 1), "{body}");
+    assert!(
+        matches!(&batch.results[0], BatchItemResult::Failed { error, .. } if error.code == "balance_limit"),
+        "{body}"
+    );
+
+    // Every balance is still an integer the API can read, and no money was made.
+    let (status, body) = exchange(http.get(format!("{base}/accounts/{rich}")), "rich").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        parse::<Account>(&body, "rich").balance,
+        bank::MAX_BALANCE - 7
+    );
+    let (status, body) = exchange(http.get(format!("{base}/audit")), "audit").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let audit: Audit = parse(&body, "audit");
+    assert!(audit.conserved, "{body}");
+    assert_eq!(audit.total_balance, bank::MAX_TOTAL_MONEY, "{body}");
+    server.stop().await;
+}
+
+/// Money going back and forth between two accounts: its turnover passes i64::MAX long
+/// before any balance does, and the audit must still add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_adds_up_a_turnover_past_i64_max() {
+    let server = Server::start().await;
+    let http = client();
+    let a = open_account(&http, &server.base, "a", OPENING).await.id;
+    let b = open_account(&http, &server.base, "b", OPENING).await.id;
+    // Millions of transfers of MAX_AMOUNT would take hours through the API; the same sums,
+    // seeded in twenty rows, are what the audit reads.
+    bank::migrate(&server.db).await.expect("the schema");
+    transactional::Atomic::new()
+        .db(server.db.clone())
+        .run(async move {
+            let tx = transactional::current()?;
+            for (from, to) in [(a, b), (b, a)].repeat(10) {
+                tx.execute(
+                    "INSERT INTO transfer(from_id, to_id, amount) VALUES (?1, ?2, ?3)",
+                    (from, to, i64::MAX / 4),
+                )
+                .await?;
+            }
+            Ok::<_, transactional::Error>(())
+        })
+        .await
+        .expect("seed the transfers");
+    let (status, body) = exchange(http.get(format!("{}/audit", server.base)), "audit").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let audit: Audit = parse(&body, "audit");
+    assert_eq!(
+        (audit.transfers, audit.mismatched_accounts),
+        (20, 0),
+        "{body}"
+    );
+    assert!(audit.conserved, "{body}");
+    // And a real mismatch is still seen.
+    transactional::Atomic::new()
+        .db(server.db.clone())
+        .run(async move {
+            transactional::current()?
+                .execute(
+                    "UPDATE account SET balance = balance + 1 WHERE id = ?1",
+                    (a,),
+                )
+                .await
+        })
+        .await
+        .expect("break the books");
+    let (_, body) = exchange(http.get(format!("{}/audit", server.base)), "audit").await;
+    let audit: Audit = parse(&body, "audit");
+    assert_eq!(audit.mismatched_accounts, 1, "{body}");
+    assert!(!audit.conserved, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_file_whose_money_already_overflowed_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bank.db");
+    {
+        // The schema of the versions before the integer check, with what an overflow left.
+        let conn = rusqlite::Connection::open(&path).expect("create the file");
+        conn.execute_batch(
+            "CREATE TABLE account (
+                id              INTEGER PRIMARY KEY,
+                owner           TEXT    NOT NULL,
+                opening_balance INTEGER NOT NULL CHECK (opening_balance >= 0),
+                balance         INTEGER NOT NULL CHECK (balance >= 0)
+            );
+            INSERT INTO account VALUES (1, 'a', 5, 5);
+            INSERT INTO account VALUES (2, 'b', 9223372036854775807, 9223372036854775807 + 10);",
+        )
+        .expect("the old file");
+    }
+    let db = Database::open(&path).await.expect("open the database");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(10),
+        bank::serve(listener, db, std::future::pending()),
+    )
+    .await
+    .expect("serve refuses at once");
+    let err = outcome.expect_err("serve refuses the file");
+    assert!(
+        err.to_string().contains("not an integer (ids 2)"),
+        "the error names the broken account: {err}"
+    );
+}
+
+/// Limits short enough for a test: the body and head deadlines in hundreds of milliseconds.
+fn short_limits() -> bank::Limits {
+    bank::Limits {
+        body_timeout: Duration::from_millis(300),
+        header_timeout: Duration::from_secs(5),
+        ..bank::Limits::default()
+    }
+}
+
+/// Everything the server sends on `stream` until it closes the connection; fails when it
+/// has not closed within `within`.
+async fn read_to_close(stream: &mut TcpStream, within: Duration, what: &str) -> String {
+    let mut received = Vec::new();
+    match tokio::time::timeout(within, stream.read_to_end(&mut received)).await {
+        Ok(Ok(_)) => {}
+        // A reset after the response still counts as closed; what came before is kept.
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(Err(err)) => panic!("{what}: {err}"),
+        Err(_) => panic!(
+            "{what}: the server neither answered and closed within {within:?}; got {:?}",
+            String::from_utf8_lossy(&received)
+        ),
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// Splits a raw response into its status, lower-cased head, and its body as JSON.
+fn raw_response(raw: &str, what: &str) -> (u16, String, Value) {
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{what}: not an HTTP response: {raw:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: no status: {raw:?}"));
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {raw:?}"));
+    (status, head.to_ascii_lowercase(), body)
+}
+
+async fn connect(server: &Server) -> TcpStream {
+    TcpStream::connect(server.addr).await.expect("connect")
+}
+
+async fn send(stream: &mut TcpStream, bytes: &[u8]) {
+    stream.write_all(bytes).await.expect("write");
+    stream.flush().await.expect("flush");
+}
+
+const POST_HEAD: &str =
+    "POST /transfers HTTP/1.1\r\nhost: bank\r\ncontent-type: application/json\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stalls_or_trickles_gets_408_and_frees_its_slot() {
+    let server = Server::start_with(short_limits()).await;
+    let http = client();
+
+    // Headers, then half a body, then nothing.
+    let mut stalled = connect(&server).await;
+    send(
+        &mut stalled,
+        format!("{POST_HEAD}content-length: 100\r\n\r\n{{\"from\"").as_bytes(),
+    )
+    .await;
+    let started = Instant::now();
+    let raw = read_to_close(&mut stalled, Duration::from_secs(5), "stalled body").await;
+    let (status, head, body) = raw_response(&raw, "stalled body");
+    assert_eq!(status, 408, "{raw}");
+    assert!(head.contains("connection: close"), "{raw}");
+    expect_error(
+        StatusCode::REQUEST_TIMEOUT,
+        &body,
+        StatusCode::REQUEST_TIMEOUT,
+        "body_timeout",
+        "stalled",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A byte every 50 ms: each read is quick, but the body as a whole is late.
+    let mut trickle = connect(&server).await;
+    send(
+        &mut trickle,
+        format!("{POST_HEAD}content-length: 100\r\n\r\n").as_bytes(),
+    )
+    .await;
+    let started = Instant::now();
+    let writer = {
+        let (mut reader, mut writer) = trickle.into_split();
+        let writing = tokio::spawn(async move {
+            for _ in 0..100 {
+                if writer.write_all(b" ").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let mut received = Vec::new();
+        tokio::time::timeout(Duration::from_secs(4), reader.read_to_end(&mut received))
+            .await
+            .expect("the trickling request is cut off before its 5 s of bytes")
+            .ok();
+        let raw = String::from_utf8_lossy(&received).into_owned();
+        let (status, _, body) = raw_response(&raw, "trickled body");
+        assert_eq!(status, 408, "{raw}");
+        expect_error(
+            StatusCode::REQUEST_TIMEOUT,
+            &body,
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "trickle",
+        );
+        writing
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    writer.abort();
+
+    // Neither holds a slot any more.
+    let (_, body) = exchange(http.get(format!("{}/metrics", server.base)), "metrics").await;
+    assert_eq!(
+        parse::<MetricsView>(&body, "metrics").in_flight,
+        1,
+        "{body}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_content_length_is_refused_before_the_body_and_the_connection_closed() {
+    // A body deadline far past the answer expected, so that only refusing before reading
+    // can answer in time.
+    let server = Server::start_with(bank::Limits {
+        body_timeout: Duration::from_secs(30),
+        ..short_limits()
+    })
+    .await;
+    for length in [10_000_000_000_u64, bank::MAX_BODY_BYTES as u64 + 1] {
+        let what = format!("content-length {length}");
+        let mut stream = connect(&server).await;
+        // No body at all: the answer must not wait for it (nor for the body deadline).
+        send(
+            &mut stream,
+            format!("{POST_HEAD}content-length: {length}\r\n\r\n").as_bytes(),
+        )
+        .await;
+        let started = Instant::now();
+        let raw = read_to_close(&mut stream, Duration::from_secs(5), &what).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{what}: {:?}",
+            started.elapsed()
+        );
+        let (status, head, body) = raw_response(&raw, &what);
+        assert_eq!(status, 413, "{what}: {raw}");
+        // The client is told the connection is done, so it does not send its next request
+        // into a closed socket.
+        assert!(head.contains("connection: close"), "{what}: {raw}");
+        expect_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &body,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            &what,
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_past_the_limit_gets_413_with_connection_close() {
+    let server = Server::start_with(short_limits()).await;
+    let mut stream = connect(&server).await;
+    // One valid request first: the connection is a keep-alive one in use.
+    let valid = "GET /metrics HTTP/1.1\r\nhost: bank\r\n\r\n";
+    send(&mut stream, valid.as_bytes()).await;
+    {
+        let mut buf = vec![0; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer")
+            .expect("read");
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    // A chunk announced larger than the limit, sent just past it, and no more: the server
+    // has read all we sent when it answers.
+    let over = bank::MAX_BODY_BYTES + 1;
+    let mut request = format!(
+        "{POST_HEAD}transfer-encoding: chunked\r\n\r\n{:x}\r\n",
+        over + 1000
+    )
+    .into_bytes();
+    request.extend(std::iter::repeat_n(b' ', over));
+    send(&mut stream, &request).await;
+    let raw = read_to_close(
+        &mut stream,
+        Duration::from_secs(5),
+        "chunked past the limit",
+    )
+    .await;
+    let (status, head, body) = raw_response(&raw, "chunked past the limit");
+    assert_eq!(status, 413, "{raw}");
+    assert!(head.contains("connection: close"), "{raw}");
+    expect_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        "chunked",
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_until_one_closes() {
+    let server = Server::start_with(bank::Limits {
+        max_connections: 2,
+        ..short_limits()
+    })
+    .await;
+    // Two connections that say nothing hold both places.
+    let first = connect(&server).await;
+    let _second = connect(&server).await;
+    // The third is queued by the kernel; its request is not read while the others live.
+    let mut third = connect(&server).await;
+    send(
+        &mut third,
+        b"GET /metrics HTTP/1.1\r\nhost: bank\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    {
+        let mut buf = [0; 64];
+        let early = tokio::time::timeout(Duration::from_millis(400), third.read(&mut buf)).await;
+        assert!(
+            early.is_err(),
+            "a third connection was served past the cap of 2: {early:?}"
+        );
+    }
+    drop(first);
+    let raw = read_to_close(&mut third, Duration::from_secs(5), "third connection").await;
+    let (status, _, _) = raw_response(&raw, "third connection");
+    assert_eq!(status, 200, "{raw}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drops_at_once_the_requests_whose_handler_has_not_begun() {
+    // The default grace of 10 s, and deadlines longer than the test: only shutdown can end
+    // these requests.
+    let mut server = Server::start_with(bank::Limits {
+        body_timeout: Duration::from_secs(60),
+        header_timeout: Duration::from_secs(60),
+        ..bank::Limits::default()
+    })
+    .await;
+    let http = client();
+    // check_file needs an account to sum.
+    open_account(&http, &server.base, "a", OPENING).await;
+    let mut half_head = connect(&server).await;
+    send(&mut half_head, b"POST /transfers HTTP/1.1\r\nhost: ba").await;
+    // A keep-alive connection that has had its answer, then sends half of its next head.
+    let mut reused = connect(&server).await;
+    send(&mut reused, b"GET /metrics HTTP/1.1\r\nhost: bank\r\n\r\n").await;
+    let mut buf = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), reused.read(&mut buf))
+        .await
+        .expect("an answer")
+        .expect("read");
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    send(&mut reused, b"GET /metr").await;
+    let mut slow_body = connect(&server).await;
+    send(
+        &mut slow_body,
+        format!("{POST_HEAD}content-length: 100\r\n\r\n{{\"fr").as_bytes(),
+    )
+    .await;
+    // The slow body's request has reached the service (and waits for its body).
+    loop {
+        let (_, body) = exchange(http.get(format!("{}/metrics", server.base)), "metrics").await;
+        if parse::<MetricsView>(&body, "metrics").in_flight == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    server.signal_shutdown();
+    let (path, _dir) = tokio::time::timeout(Duration::from_secs(3), server.stop())
+        .await
+        .expect("shutdown does not wait for requests that never began");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    for (stream, what) in [
+        (&mut half_head, "half a head"),
+        (&mut reused, "half of a second head"),
+        (&mut slow_body, "a slow body"),
+    ] {
+        let raw = read_to_close(stream, Duration::from_secs(1), what).await;
+        assert_eq!(raw, "", "{what}: dropped without an answer");
+    }
+    let (integrity, transfers, _) = check_file(&path);
+    assert_eq!((integrity.as_str(), transfers.len()), ("ok", 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_encoded_body_is_refused_with_415() {
+    let server = Server::start().await;
+    let http = client();
+    let a = open_account(&http, &server.base, "a", OPENING).await.id;
+    let b = open_account(&http, &server.base, "b", OPENING).await.id;
+    let json = json!({ "from": a, "to": b, "amount": 5 }).to_string();
+    for encoding in ["gzip", "br", "x-anything"] {
+        let (status, body) = exchange(
+            http.post(format!("{}/transfers", server.base))
+                .header("content-type", "application/json")
+                .header("content-encoding", encoding)
+                .body(json.clone()),
+            encoding,
+        )
+        .await;
+        expect_error(
+            status,
+            &body,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_content_encoding",
+            encoding,
+        );
+    }
+    // `identity` is no encoding at all.
+    let (status, body) = exchange(
+        http.post(format!("{}/transfers", server.base))
+            .header("content-type", "application/json")
+            .header("content-encoding", "identity")
+            .body(json),
+        "identity",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, body) = exchange(http.get(format!("{}/audit", server.base)), "audit").await;
+    assert_eq!(parse::<Audit>(&body, "audit").transfers, 1, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_or_idle_connection_is_closed_after_the_header_timeout() {
+    let server = Server::start_with(bank::Limits {
+        header_timeout: Duration::from_millis(300),
+        ..short_limits()
+    })
+    .await;
+    // Connects and says nothing.
+    let mut silent = connect(&server).await;
+    // Had its answer, then stays idle on keep-alive: the deadline for the next head runs.
+    let mut idle = connect(&server).await;
+    send(&mut idle, b"GET /metrics HTTP/1.1\r\nhost: bank\r\n\r\n").await;
+    let mut buf = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+        .await
+        .expect("an answer")
+        .expect("read");
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let started = Instant::now();
+    for (stream, what) in [(&mut silent, "silent"), (&mut idle, "idle")] {
+        let raw = read_to_close(stream, Duration::from_secs(5), what).await;
+        assert_eq!(raw, "", "{what}: closed without an answer");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    server.stop().await;
 }
