@@ -200,8 +200,10 @@ pub(crate) async fn transfer_batch(
     }))
 }
 
-/// The invariant, checked on one snapshot (a reader connection, beside the writer).
-#[transactional(db = app.db, read_only, name = "audit_request")]
+/// The invariant, checked on one snapshot (a reader connection, beside the writer). It scans
+/// every account and transfer, for seconds on a large database: `offload` runs it off the
+/// executor threads, so `/metrics` and transfers go on meanwhile.
+#[transactional(db = app.db, read_only, offload, name = "audit_request")]
 pub(crate) async fn audit(State(app): State<App>) -> Result<Json<Audit>, ApiError> {
     let audit = domain::audit().await?;
     if !audit.conserved {
