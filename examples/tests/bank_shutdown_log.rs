@@ -82,19 +82,28 @@ async fn shutdown_with_requests_not_begun_claims_no_rollback() {
     // The slow body's request has reached the service: the log has its span.
     let text = || String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    // Both connections accepted: hyper has parsed the slow body's head by the time a
-    // request on a third connection is answered.
-    let mut probe = TcpStream::connect(addr).await.expect("connect");
-    probe
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: bank\r\nconnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut answer = String::new();
-    tokio::time::timeout_at(deadline, probe.read_to_string(&mut answer))
-        .await
-        .expect("the probe is answered")
-        .expect("read");
-    assert!(answer.contains("\"in_flight\":2"), "{answer}");
+    // Both requests counted in flight: asked again (on a third connection each time) until
+    // the server has read both heads — on a loaded machine that can take a moment.
+    loop {
+        let mut probe = TcpStream::connect(addr).await.expect("connect");
+        probe
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: bank\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        tokio::time::timeout_at(deadline, probe.read_to_string(&mut answer))
+            .await
+            .expect("the probe is answered")
+            .expect("read");
+        if answer.contains("\"in_flight\":2") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both requests never counted in flight: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     stop.send(()).expect("the server waits for the signal");
     tokio::time::timeout(Duration::from_secs(3), server)
