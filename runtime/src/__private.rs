@@ -5,8 +5,6 @@ pub use crate::backend::sqlite::conn::Begin;
 pub use crate::task::{carry, spawn, spawn_local};
 pub use ::core::time::Duration;
 
-use futures_util::TryFutureExt;
-
 use crate::database::Database;
 
 /// Turns the expression of `db = <expr>` into an owned handle: a `Database`, a reference to
@@ -98,7 +96,7 @@ impl<T, E> TxResult for Result<T, E> {
     where
         F: ::core::future::Future<Output = Self>,
     {
-        atomic.run(TryFutureExt::map_err(body, Outcome::Body))
+        atomic.run(BodyErr { body })
     }
 
     #[inline]
@@ -110,13 +108,10 @@ impl<T, E> TxResult for Result<T, E> {
     where
         F: ::core::future::Future<Output = Self>,
     {
-        retry.attempt(
-            TryFutureExt::map_err(body, Outcome::Body),
-            move |error: &Outcome<E>| match error {
-                Outcome::Body(error) => classify(error),
-                Outcome::Tx(error) => Some(error.is_transient()),
-            },
-        )
+        retry.attempt(BodyErr { body }, move |error: &Outcome<E>| match error {
+            Outcome::Body(error) => classify(error),
+            Outcome::Tx(error) => Some(error.is_transient()),
+        })
     }
 
     #[inline]
@@ -129,6 +124,34 @@ impl<T, E> TxResult for Result<T, E> {
             Err(Outcome::Body(error)) => Err(error),
             Err(Outcome::Tx(error)) => Err(E::from(error)),
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The body's error as `Outcome::Body`. A future of its own rather than
+    /// `TryFutureExt::map_err`, whose completed state moves the inner future out: measured
+    /// at ~80 instructions a nested call on W1, this one at a few.
+    struct BodyErr<F> {
+        #[pin]
+        body: F,
+    }
+}
+
+impl<F, T, E> ::core::future::Future for BodyErr<F>
+where
+    F: ::core::future::Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, Outcome<E>>;
+
+    #[inline]
+    fn poll(
+        self: ::core::pin::Pin<&mut Self>,
+        cx: &mut ::core::task::Context<'_>,
+    ) -> ::core::task::Poll<Self::Output> {
+        self.project()
+            .body
+            .poll(cx)
+            .map(|r| r.map_err(Outcome::Body))
     }
 }
 
