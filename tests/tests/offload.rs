@@ -6,13 +6,12 @@
 //! the worker stops every other task — deterministically, not by timing — and an offloaded
 //! one, which hands the worker's tasks to another thread first, does not.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use transactional::{Atomic, Error};
-use transactional_tests::{TestDb, SQLITE_KINDS};
+use transactional_tests::{LogCapture, TestDb, SQLITE_KINDS};
 
 /// Counts to 400,000 in SQL: a few hundred milliseconds of work on the connection.
 const HEAVY: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
@@ -152,23 +151,9 @@ fn offload_on_a_current_thread_runtime_runs_inline() {
     });
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_heavy_statement_on_an_executor_thread_is_logged_with_its_frame() {
-    let captured = Captured::default();
+    let captured = LogCapture::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
@@ -193,7 +178,7 @@ fn a_heavy_statement_on_an_executor_thread_is_logged_with_its_frame() {
                 .unwrap();
         })
     });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warnings.len(), 1, "{log}");
     assert!(warnings[0].contains("held an executor thread"), "{log}");

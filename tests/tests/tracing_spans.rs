@@ -3,25 +3,9 @@
 //!
 //! Conformance: runs on every kind of `KINDS`.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use tracing_subscriber::fmt::format::FmtSpan;
 use transactional::{transactional, Database, Error};
-use transactional_tests::{insert, Kind, TestDb, KINDS};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use transactional_tests::{insert, Kind, LogCapture, TestDb, KINDS};
 
 #[transactional(name = "inner_frame")]
 async fn inner() -> Result<(), Error> {
@@ -41,7 +25,7 @@ fn spans_name_each_frame_and_its_wait() {
 }
 
 fn spans_of(kind: Kind) {
-    let captured = Captured::default();
+    let captured = LogCapture::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
@@ -60,7 +44,7 @@ fn spans_of(kind: Kind) {
             test.db.label().to_owned()
         })
     });
-    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let out = captured.text();
     let closes: Vec<&str> = out.lines().filter(|l| l.contains("close")).collect();
     let outer = closes
         .iter()
@@ -108,7 +92,7 @@ async fn top(db: &Database) -> Result<(), Error> {
 #[test]
 fn frame_events_sit_in_the_span_tree_of_their_frames() {
     for kind in KINDS {
-        let captured = Captured::default();
+        let captured = LogCapture::default();
         let sink = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::DEBUG)
@@ -126,7 +110,7 @@ fn frame_events_sit_in_the_span_tree_of_their_frames() {
                 top(&test.db).await.unwrap();
             })
         });
-        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let out = captured.text();
         let field = |line: &str, name: &str| -> Option<u64> {
             let at = line.rfind(&format!(" {name}="))? + name.len() + 2;
             line[at..]
