@@ -6,8 +6,10 @@
 //! close from inside one of its own transactions. SQLite only: what is left on disk — the
 //! WAL folded back into the main file, and the file free for another process at once.
 
+use std::future::Future;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::task::Poll;
 use std::time::Duration;
 
 use transactional::{Atomic, Database, Error};
@@ -258,5 +260,62 @@ async fn close_inside_its_own_transaction_fails_at_once() {
         result.unwrap();
         assert!(!t.db.is_closed(), "{kind:?}");
         assert_eq!(t.kv().await.len(), 1, "{kind:?}");
+    }
+}
+
+/// `close` dropped after its first, second, … poll — at each of its awaits in turn — leaves
+/// a database that refuses new work and, once its last handle is dropped, a complete file
+/// that another process writes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_dropped_at_any_await_leaves_a_complete_file() {
+    for polls in 1.. {
+        let t = TestDb::new(Kind::File).await;
+        let path = t.path.clone().unwrap();
+        commit_rows_then_read(&t.db, 5).await;
+        let finished = {
+            let mut close = std::pin::pin!(t.db.close());
+            let mut seen = 0;
+            std::future::poll_fn(|cx| match close.as_mut().poll(cx) {
+                Poll::Ready(result) => Poll::Ready(Some(result)),
+                Poll::Pending => {
+                    seen += 1;
+                    match seen >= polls {
+                        true => Poll::Ready(None), // dropped here
+                        false => Poll::Pending,
+                    }
+                }
+            })
+            .await
+        };
+        assert!(t.db.is_closed(), "closed from its first poll");
+        assert!(
+            matches!(
+                Atomic::new().db(t.db.clone()).run(insert("late")).await,
+                Err(Error::Closed(_))
+            ),
+            "after {polls} polls"
+        );
+        let (db, dir) = t.into_parts();
+        drop(db);
+        // The blocking half of a dropped close may still be finishing: give it a moment.
+        let mut written = String::new();
+        for _ in 0..50 {
+            written = another_process_writes(&path);
+            if written == "wrote" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(written, "wrote", "after {polls} polls");
+        let (rows, check) = rows_in_a_copy_of_the_main_file(&path);
+        assert_eq!((rows, check.as_str()), (6, "ok"), "after {polls} polls"); // 5 + the child's
+        drop(dir);
+        if let Some(result) = finished {
+            result.unwrap();
+            // Every await point has been a drop point (the checkpoint thread's join and the
+            // closing of the connections each run on a blocking thread: two awaits at least).
+            assert!(polls >= 3, "close finished within {polls} polls");
+            break;
+        }
     }
 }
