@@ -53,7 +53,8 @@ where
 /// ordered with those of every other task of the transaction; a statement after the frame
 /// has ended gets [`Error::TransactionClosed`]. Outside a transaction `future` runs as it
 /// is, outside any. The frame is the one current when `carry` is called, not when the future
-/// is first polled.
+/// is first polled. A default database set for this task with
+/// [`Database::with_default`](crate::Database::with_default) is carried too.
 ///
 /// ```
 /// # async fn demo() -> Result<(), transactional::Error> {
