@@ -171,6 +171,57 @@ pub(super) fn all_or_none(rows: &BTreeSet<String>, full: &BTreeSet<String>) -> R
     ))
 }
 
+/// What a root that ended while its runtime shut down may leave: nothing, or every row of
+/// the tree but whole subtrees below the root. A runtime going down drops its tasks one by
+/// one; a frame in a dropped task rolls back, and every row of that frame and its
+/// descendants goes with it, while a worker still polling the root may go on and commit
+/// what is left (as it would after any cancelled child). What may never be there is part of
+/// one frame's work: a row missing while a sibling row of the same subtree survives.
+pub(super) fn whole_subtrees_or_none(
+    rows: &BTreeSet<String>,
+    full: &BTreeSet<String>,
+) -> Result<(), String> {
+    if rows.is_empty() || rows == full {
+        return Ok(());
+    }
+    let phantom: Vec<_> = rows.difference(full).collect();
+    let lost: BTreeSet<&String> = full.difference(rows).collect();
+    // The node path of a row key `c000020/0.1.3#0`; the root's own rows (`0`, `commit`)
+    // belong to no subtree that may go.
+    let path = |key: &str| -> Option<String> {
+        let (_, rest) = key.split_once('/')?;
+        let (path, _) = rest.split_once('#')?;
+        Some(path.to_owned())
+    };
+    let under = |key: &str, node: &str| {
+        path(key).is_some_and(|p| p == node || p.starts_with(&format!("{node}.")))
+    };
+    let partly: Vec<&&String> = lost
+        .iter()
+        .filter(|key| {
+            let Some(p) = path(key) else { return true };
+            // The row's own node and its ancestors below the root (`0.1.3`: `0.1.3`, `0.1`):
+            // one of them must be lost as a whole.
+            let ancestors = p.match_indices('.').map(|(i, _)| &p[..i]).skip(1);
+            let mut below_root = ancestors.chain(p.contains('.').then_some(p.as_str()));
+            let whole = |node: &str| {
+                full.iter()
+                    .filter(|k| under(k, node))
+                    .all(|k| lost.contains(k))
+            };
+            !below_root.any(whole)
+        })
+        .collect();
+    if phantom.is_empty() && partly.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "part of a frame's work is there: {} of {} rows, lost {partly:?} (not a whole subtree), phantom {phantom:?}",
+        rows.len() - phantom.len(),
+        full.len()
+    ))
+}
+
 /// The hook ran iff the root's rows are there (a hook gets 500 ms to show up).
 pub(super) async fn check_hook(committed: bool, hook_ran: &AtomicBool) -> Result<(), String> {
     if committed {
@@ -342,5 +393,36 @@ impl Failures {
         }
         eprintln!("{out}");
         panic!("{out}");
+    }
+}
+
+/// The check after a shutdown refuses part of one frame's work, and takes whole subtrees.
+#[test]
+fn whole_subtrees_or_none_refuses_part_of_a_frame() {
+    let set = |keys: &[&str]| {
+        keys.iter()
+            .map(|k| format!("c000001/{k}"))
+            .collect::<BTreeSet<_>>()
+    };
+    let full = set(&["commit", "0#0", "0.1#0", "0.1#1", "0.1.0#0", "0.2#0"]);
+    assert!(whole_subtrees_or_none(&BTreeSet::new(), &full).is_ok());
+    assert!(whole_subtrees_or_none(&full, &full).is_ok());
+    // 0.1 and its child gone together; 0.1.0 alone.
+    assert!(whole_subtrees_or_none(&set(&["commit", "0#0", "0.2#0"]), &full).is_ok());
+    assert!(
+        whole_subtrees_or_none(&set(&["commit", "0#0", "0.1#0", "0.1#1", "0.2#0"]), &full).is_ok()
+    );
+    // Part of 0.1's own rows; 0.1 gone but its child there; the root's own rows; a phantom.
+    let refused = [
+        set(&["commit", "0#0", "0.1#1", "0.1.0#0", "0.2#0"]),
+        set(&["commit", "0#0", "0.1.0#0", "0.2#0"]),
+        set(&["commit", "0.1#0", "0.1#1", "0.1.0#0", "0.2#0"]),
+        set(&["0#0", "0.1#0", "0.1#1", "0.1.0#0", "0.2#0"]),
+        set(&[
+            "commit", "0#0", "0.1#0", "0.1#1", "0.1.0#0", "0.2#0", "0.3#0",
+        ]),
+    ];
+    for rows in refused {
+        assert!(whole_subtrees_or_none(&rows, &full).is_err(), "{rows:?}");
     }
 }

@@ -8,14 +8,16 @@
 //! 2. the *same* `Database` still works: every reader connection begins a read-only
 //!    transaction (all held at once), a failing transaction's marker row is not committed,
 //!    a write transaction commits, and a raw connection can still `BEGIN IMMEDIATE`;
-//! 3. the case's rows are all of the tree's or none (the library and a raw connection agree),
-//!    `integrity_check` is `ok`;
+//! 3. the case's rows are all of the tree's when the root ended before the shutdown began;
+//!    else none, or all but whole subtrees of nodes whose tasks the shutdown dropped (their
+//!    frames rolled back while a worker still ran the root to its commit), never part of
+//!    one frame's work; the library and a raw connection agree, `integrity_check` is `ok`;
 //! 4. the file reopened with a new `Database` shows the same rows, and is healthy.
 //!
 //! A root that committed must have run its `on_commit` hook, even when the runtime went down
 //! right after its COMMIT: the hooks of a commit run wherever the commit ends.
 
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,8 +30,8 @@ use super::adverse::{
     DbFlavour, Extras, Kind2, ReadSeen, RootResult, Signals,
 };
 use super::checks::{
-    all_or_none, check_integrity, check_raw_writable, check_read_only, check_reads,
-    check_root_result, check_write, observed_rows, watch, Failures,
+    check_integrity, check_raw_writable, check_read_only, check_reads, check_root_result,
+    check_write, observed_rows, watch, whole_subtrees_or_none, Failures,
 };
 use super::{quiet_model_panics, tree_with, AbortAll, Ctx, Node, NodeError};
 
@@ -75,6 +77,11 @@ fn stop() -> impl Strategy<Value = Stop> {
 #[derive(Default, Debug)]
 struct Report {
     root_finished: bool,
+    /// The root ended after the shutdown had begun: tasks of its tree may have been dropped
+    /// by it (their frames rolled back) while a worker still ran the root to its commit.
+    root_finished_in_shutdown: bool,
+    /// It committed without whole subtrees whose tasks the shutdown dropped.
+    committed_without_dropped: bool,
     /// The root ended with a library error because of the shutdown (nothing committed).
     root_failed: bool,
     reads_failed_at_shutdown: u64,
@@ -106,7 +113,9 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
     let root = Arc::new(root);
     let full = full_rows(case, &root);
     let signals = Signals::default();
-    let root_result: Arc<Mutex<Option<RootResult>>> = Arc::default();
+    // The root's result, and whether the shutdown had begun when it came.
+    let root_result: Arc<Mutex<Option<(RootResult, bool)>>> = Arc::default();
+    let shutdown_began = Arc::new(AtomicBool::new(false));
     let reads: Arc<Mutex<Vec<ReadSeen>>> = Arc::default();
     let (done_tx, done_rx) = oneshot::channel();
     let case_task = {
@@ -116,6 +125,7 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
         let signals = signals.clone();
         let root_result = root_result.clone();
         let reads = reads.clone();
+        let shutdown_began = shutdown_began.clone();
         async move {
             let readers: Vec<_> = extras
                 .reads
@@ -137,7 +147,7 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
                 }));
             }
             let result = root_future(db, case, root, ctx, extras.blocker, signals, done_tx).await;
-            *root_result.lock().unwrap() = Some(result);
+            *root_result.lock().unwrap() = Some((result, shutdown_began.load(SeqCst)));
             for reader in readers {
                 let _ = reader.await;
             }
@@ -151,6 +161,10 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
             () = cut_moment(extras.cut, done_rx) => {}
         }
     });
+    // What the tree's nodes found wrong before anything was shut down: each a finding, also
+    // when the root does not outlive the shutdown.
+    let violations_before_shutdown = violations.lock().unwrap().clone();
+    shutdown_began.store(true, SeqCst);
     match stop.how {
         How::Drop => drop(doomed_runtime),
         How::Timeout(us) => doomed_runtime.shutdown_timeout(Duration::from_micros(u64::from(us))),
@@ -163,10 +177,14 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
         .enable_all()
         .build()
         .unwrap();
-    let root_result = root_result.lock().unwrap().take();
+    let (root_result, in_shutdown) = match root_result.lock().unwrap().take() {
+        Some((result, in_shutdown)) => (Some(result), in_shutdown),
+        None => (None, true),
+    };
     let reads = reads.lock().unwrap().clone();
     let mut report = Report {
-        root_finished: root_result.is_some(),
+        root_finished: root_result.is_some() && !in_shutdown,
+        root_finished_in_shutdown: root_result.is_some() && in_shutdown,
         ..Report::default()
     };
     // Every check runs (one failure does not hide another); the case fails with all of them.
@@ -202,10 +220,20 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
             }
         };
         match &root_result {
-            // The root ended before the runtime went down: as the tree says, or with a
-            // library error (its COMMIT's blocking task cancelled by the shutdown, the
-            // transaction aborted by a frame dropped without a runtime) and nothing committed.
+            // The root ended: as the tree says, or with a library error (its COMMIT's
+            // blocking task cancelled by the shutdown, the transaction aborted by a frame
+            // dropped without a runtime) and nothing committed. Ended before the runtime
+            // began to go down, with every row of the tree; ended while it went down, with
+            // whole subtrees of the tasks it dropped gone at most.
             Some(outcome) => match check_root_result(&root, outcome) {
+                Ok(()) if in_shutdown => note(
+                    "the root finished while the runtime shut down",
+                    if matches!(outcome, Ok(Ok(()))) && rows.is_empty() {
+                        Err("it reported Ok, but none of its rows are there".to_owned())
+                    } else {
+                        whole_subtrees_or_none(&rows, &full)
+                    },
+                ),
                 Ok(()) if rows != full => {
                     let lost: Vec<_> = full.difference(&rows).collect();
                     let phantom: Vec<_> = rows.difference(&full).collect();
@@ -219,17 +247,28 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
                 }
                 Err(e) => failed.push(format!("{e}; rows there: {}", rows.len())),
             },
-            None => note("", all_or_none(&rows, &full)),
+            None => note("", whole_subtrees_or_none(&rows, &full)),
         }
-        // How nodes ended only matters for a transaction that committed: once the runtime
-        // goes down, tasks still running see their transaction aborted and end `Err`.
-        if signals.body_ended.load(SeqCst) && !report.root_failed && !rows.is_empty() {
-            let violations = violations.lock().unwrap().clone();
-            if !violations.is_empty() {
-                failed.push(format!("violations: {violations:#?}"));
+        // How nodes ended: all of it when the root ended before the shutdown (every node
+        // had ended then) and committed; else what they found before the shutdown began,
+        // since once the runtime goes down, tasks still running see their children dropped
+        // and their transaction aborted.
+        let violations = if report.root_finished {
+            let committed_whole =
+                signals.body_ended.load(SeqCst) && !report.root_failed && !rows.is_empty();
+            if committed_whole {
+                violations.lock().unwrap().clone()
+            } else {
+                Vec::new()
             }
+        } else {
+            violations_before_shutdown
+        };
+        if !violations.is_empty() {
+            failed.push(format!("violations: {violations:#?}"));
         }
         report.committed = !rows.is_empty();
+        report.committed_without_dropped = report.committed && rows != full;
         // A COMMIT on a blocking thread that outlived its runtime runs its hooks there, a
         // moment after its rows became visible: allow it a grace period.
         let hook_ran = if report.committed {
@@ -313,6 +352,8 @@ fn run_shutdown_case(case: u64, root: Node, extras: &Extras, stop: Stop) -> Resu
 struct Tally {
     cases: u64,
     root_finished_before_shutdown: u64,
+    root_finished_in_shutdown: u64,
+    committed_without_dropped: u64,
     root_failed_at_shutdown: u64,
     reads_failed_at_shutdown: u64,
     committed: u64,
@@ -343,6 +384,8 @@ fn model_runtime_shut_down_mid_case() {
                 let mut t = tally.lock().unwrap();
                 t.cases += 1;
                 t.root_finished_before_shutdown += u64::from(report.root_finished);
+                t.root_finished_in_shutdown += u64::from(report.root_finished_in_shutdown);
+                t.committed_without_dropped += u64::from(report.committed_without_dropped);
                 t.root_failed_at_shutdown += u64::from(report.root_failed);
                 t.reads_failed_at_shutdown += report.reads_failed_at_shutdown;
                 t.committed += u64::from(report.committed);
