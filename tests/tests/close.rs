@@ -9,6 +9,8 @@
 use std::future::Future;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -179,6 +181,11 @@ async fn close_waits_for_the_open_transactions_and_keeps_their_work() {
         let t = TestDb::new(kind).await;
         let (opened_tx, opened) = tokio::sync::oneshot::channel();
         let db = t.db.clone();
+        // Set when the body returns, before its COMMIT: close, which returns only once the
+        // transaction has ended, must see it. (Whether the spawned task has finished by
+        // then is up to the scheduler: it still has to return from `run` and complete.)
+        let body_returned = Arc::new(AtomicBool::new(false));
+        let returned = body_returned.clone();
         let open = tokio::spawn(async move {
             Atomic::new()
                 .db(db)
@@ -186,14 +193,16 @@ async fn close_waits_for_the_open_transactions_and_keeps_their_work() {
                     insert("in flight").await?;
                     let _ = opened_tx.send(());
                     tokio::time::sleep(Duration::from_millis(200)).await;
-                    insert("in flight, later").await
+                    insert("in flight, later").await?;
+                    returned.store(true, Ordering::SeqCst);
+                    Ok::<_, Error>(())
                 })
                 .await
         });
         opened.await.unwrap();
         bounded("close", t.db.close()).await.unwrap();
         assert!(
-            open.is_finished(),
+            body_returned.load(Ordering::SeqCst),
             "{kind:?}: close returned before the transaction ended"
         );
         open.await.unwrap().unwrap();
