@@ -161,7 +161,9 @@ impl Database {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
     pub fn stats(&self) -> crate::stats::Stats {
-        self.inner.stats.snapshot()
+        let mut stats = self.inner.stats.snapshot();
+        stats.round_trips = crate::backend::round_trips(self);
+        stats
     }
 
     /// What every open transaction of this database is doing right now: a tree of its open

@@ -160,6 +160,7 @@ impl Counters {
             wait_histogram: WaitHistogram {
                 counts: std::array::from_fn(|i| get(&self.histogram[i])),
             },
+            round_trips: 0, // filled in by the backend (`Database::stats`)
         }
     }
 }
@@ -222,6 +223,13 @@ pub struct Stats {
     pub longest_current_wait: Option<Duration>,
     /// How long the contended waits that ended took.
     pub wait_histogram: WaitHistogram,
+    /// Messages the library sent to a database server and awaited the reply of: a
+    /// PostgreSQL round trip each (0 on SQLite, which has no server). A statement is one;
+    /// the library's BEGIN, SAVEPOINT and RELEASE travel with the statements around them and
+    /// add none; a statement's first use on a connection adds one (its PREPARE), as does the
+    /// pool's check of a connection it hands out. What a `Tx::postgres` closure sends itself
+    /// is not counted.
+    pub round_trips: u64,
 }
 
 /// Finished contended waits by duration: under 100 µs, 1 ms, 10 ms, 100 ms, 1 s, 10 s,
@@ -275,6 +283,9 @@ impl fmt::Display for Stats {
                 Some(bound) => write!(f, " <{bound:?}: {count}")?,
                 None => write!(f, " longer: {count}")?,
             }
+        }
+        if self.round_trips > 0 {
+            write!(f, "\nround trips to the server: {}", self.round_trips)?;
         }
         Ok(())
     }

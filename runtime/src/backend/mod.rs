@@ -119,6 +119,15 @@ pub(crate) async fn close(db: &Database) -> Result<()> {
     }
 }
 
+/// The round trips to the database's server so far (`Stats::round_trips`).
+pub(crate) fn round_trips(db: &Database) -> u64 {
+    match db.inner.engine() {
+        Engine::Sqlite(_) => 0,
+        #[cfg(feature = "postgres")]
+        Engine::Postgres(pg) => pg.pool.round_trips().get(),
+    }
+}
+
 /// Fails at once when a new outermost transaction on `db` from a task inside `current`
 /// would wait for what the task's own transactions hold.
 pub(crate) fn check_no_self_wait(db: &Database, read_only: bool, current: &Current) -> Result<()> {

@@ -406,10 +406,14 @@ impl FrameGuard {
                 parent.note_in_transaction(conn.in_transaction());
                 result
             }
-            // The guard exists before the SAVEPOINT is sent: if this future is dropped while
-            // it is in flight, the guard's rollback follows it on the connection.
+            // Queued, sent with the frame's first statement (the guard exists by then, so a
+            // statement dropped in flight is followed by the guard's rollback); nothing to
+            // await here.
             #[cfg(feature = "postgres")]
-            Session::Postgres(pg) => Box::pin(pg.open_savepoint(depth, restrict)).await,
+            Session::Postgres(pg) => {
+                pg.open_savepoint(id, depth, restrict);
+                Ok(())
+            }
         };
         let _ = restrict;
         if let Err(err) = opened {

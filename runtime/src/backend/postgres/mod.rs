@@ -19,6 +19,7 @@ pub(crate) mod errors;
 pub(crate) mod open;
 pub(crate) mod placeholders;
 pub(crate) mod pool;
+pub(crate) mod queue;
 pub(crate) mod session;
 pub(crate) mod statements;
 #[cfg(test)]
@@ -109,7 +110,7 @@ impl PgDb {
         Ok(())
     }
 
-    /// Leases a connection and sends BEGIN with the transaction's mode.
+    /// Leases a connection and queues BEGIN with the transaction's mode.
     pub(crate) async fn begin_root(
         &self,
         db: &Database,
@@ -131,7 +132,11 @@ impl PgDb {
                     opened_at: spec.opened_at,
                 },
             );
-        let session = Arc::new(PgSession::new(object, spec.inside_same_db.clone()));
+        let session = Arc::new(PgSession::new(
+            object,
+            spec.inside_same_db.clone(),
+            self.pool.round_trips().clone(),
+        ));
         // From here the hold owns the connection: dropped (BEGIN failed, this future was
         // cancelled), it gives it back through the pool's reclaim.
         let hold = PgHold {
@@ -152,7 +157,8 @@ impl PgDb {
                 db.inner.turn_wait.as_millis().max(1)
             );
         }
-        session.exec(&begin).await?;
+        // Sent with the transaction's first statement (`queue.rs`).
+        session.begin(begin);
         Ok((session, hold))
     }
 

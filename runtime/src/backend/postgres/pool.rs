@@ -151,10 +151,25 @@ pub(crate) async fn connection_state(client: &Client) -> Result<ConnState, PgErr
     }
 }
 
+/// The round trips of one database's connections (`Stats::round_trips`).
+#[derive(Clone, Default, Debug)]
+pub(crate) struct RoundTrips(Arc<std::sync::atomic::AtomicU64>);
+
+impl RoundTrips {
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// A deadpool-postgres pool that hands out only idle, live connections, within bounded waits.
 #[derive(Clone)]
 pub(crate) struct PgPool {
     pool: Pool,
+    round_trips: RoundTrips,
     wait: Duration,
     connect_timeout: Duration,
     rollback_timeout: Duration,
@@ -184,6 +199,8 @@ impl PgPool {
             },
         );
         let check_timeout = settings.check_timeout;
+        let round_trips = RoundTrips::default();
+        let checks = round_trips.clone();
         let mut builder = Pool::builder(manager);
         if let Some(on_connect) = settings.on_connect.clone() {
             builder = builder.post_create(Hook::async_fn(move |client, _| {
@@ -203,6 +220,7 @@ impl PgPool {
         let pool = builder
             .max_size(settings.max_size)
             .post_recycle(Hook::async_fn(move |client, _| {
+                checks.add(1);
                 Box::pin(async move {
                     match crate::wait::within(check_timeout, connection_state(client)).await {
                         Ok(Ok(ConnState::Idle)) => Ok(()),
@@ -224,6 +242,7 @@ impl PgPool {
             .map_err(|e| PoolError::Build(e.to_string()))?;
         Ok(Self {
             pool,
+            round_trips,
             wait: settings.wait,
             connect_timeout: settings.connect_timeout,
             rollback_timeout: settings.rollback_timeout,
@@ -261,6 +280,11 @@ impl PgPool {
             deadpool_postgres::PoolError::Closed => PoolError::Closed,
             other => PoolError::Build(other.to_string()),
         })
+    }
+
+    /// The counter of round trips on this pool's connections.
+    pub(crate) fn round_trips(&self) -> &RoundTrips {
+        &self.round_trips
     }
 
     /// How long a transaction waits for a connection when all are in use.

@@ -5,6 +5,10 @@
 //! is in, and a savepoint holds its parent's turn. tokio-postgres sends requests in the order
 //! they are made, so a statement sent after another — a rollback after a cancelled SAVEPOINT
 //! — runs after it on the server.
+//!
+//! BEGIN, SAVEPOINT and RELEASE are not sent on their own: they wait in the session's
+//! [`Queue`] and go out ahead of the transaction's next message, in the same round trip
+//! (`queue.rs`). A failure of one of them is the error of the message it went with.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +17,8 @@ use std::time::Duration;
 use deadpool_postgres::Object;
 
 use super::errors::PgError;
-use super::pool::reclaim_later;
+use super::pool::{reclaim_later, RoundTrips};
+use super::queue::Queue;
 use crate::backend::EndAction;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -30,16 +35,58 @@ pub(crate) struct PgSession {
     /// The transaction ended with an answered COMMIT or ROLLBACK: the connection is idle and
     /// goes straight back to the pool (which checks it again before handing it out).
     ended: AtomicBool,
+    /// The library's SQL waiting to go out ahead of the next message.
+    queue: Mutex<Queue>,
+    /// The database's count of round trips.
+    pub(crate) round_trips: RoundTrips,
 }
 
 impl PgSession {
-    pub(crate) fn new(object: Object, inside_same_db: Option<String>) -> Self {
+    pub(crate) fn new(
+        object: Object,
+        inside_same_db: Option<String>,
+        round_trips: RoundTrips,
+    ) -> Self {
         PgSession {
+            round_trips,
             inside_same_db,
             id: crate::backend::next_session_id(),
             client: Mutex::new(Some(Arc::new(object))),
             ended: AtomicBool::new(false),
+            queue: Mutex::default(),
         }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues the root's BEGIN: it goes out with the transaction's first statement.
+    pub(crate) fn begin(&self, sql: String) {
+        self.queue().begin(sql);
+    }
+
+    /// Runs `work`, a user statement on `client`, with whatever the library has queued sent
+    /// ahead of it in the same round trip: the queued SQL is written to the connection
+    /// first, then `work`'s messages, and both replies are awaited together. A failure of
+    /// the queued SQL is the statement's error (the statement itself then fails too: the
+    /// server refuses everything after a failure until the frame rolls back).
+    pub(crate) async fn pipelined<R>(
+        &self,
+        client: &Object,
+        work: impl std::future::Future<Output = Result<R>>,
+    ) -> Result<R> {
+        let queued = self.queue().take();
+        self.round_trips.add(1);
+        if queued.is_empty() {
+            return work.await;
+        }
+        crate::backend::sent(self.id, &queued, true);
+        // `join` polls the queued batch first: its first poll writes it to the connection,
+        // before `work`'s first poll writes the statement.
+        let (sent, result) = futures_util::future::join(client.batch_execute(&queued), work).await;
+        sent.map_err(|e| error(e, Some(&queued)))?;
+        result
     }
 
     /// The connection, for one statement.
@@ -80,10 +127,17 @@ impl PgSession {
         }
     }
 
-    /// Runs one of the library's statements (simple query protocol: several may be sent
-    /// as one, in one round trip).
+    /// Runs one of the library's statements, after what is queued (simple query protocol:
+    /// several are sent as one message, in one round trip).
     pub(crate) async fn exec(&self, sql: &str) -> Result<()> {
+        let sql = self.queue().take_with(sql);
+        self.send(&sql).await
+    }
+
+    /// Sends library SQL as one message and awaits its reply.
+    async fn send(&self, sql: &str) -> Result<()> {
         let client = self.client()?;
+        self.round_trips.add(1);
         crate::backend::sent(self.id, sql, true);
         client
             .batch_execute(sql)
@@ -91,31 +145,40 @@ impl PgSession {
             .map_err(|e| error(e, Some(sql)))
     }
 
-    /// `SAVEPOINT` for the frame at `depth`; a read-only one is made read-only by the server
-    /// (`SET LOCAL transaction_read_only`, which both RELEASE and ROLLBACK TO undo).
-    pub(crate) async fn open_savepoint(&self, depth: u32, read_only: bool) -> Result<()> {
+    /// Queues the `SAVEPOINT` of `frame` at `depth`: it goes out with the first statement
+    /// the frame (or a descendant) sends, and never if there is none. A read-only one is
+    /// made read-only by the server (`SET LOCAL transaction_read_only`, which both RELEASE
+    /// and ROLLBACK TO undo).
+    pub(crate) fn open_savepoint(&self, frame: u64, depth: u32, read_only: bool) {
         let sql = if read_only {
             format!("SAVEPOINT sp_{depth}; SET LOCAL transaction_read_only = on")
         } else {
             format!("SAVEPOINT sp_{depth}")
         };
-        self.exec(&sql).await
+        self.queue().open(frame, sql);
     }
 
     /// Carries out what the frame machinery decided for the end of `frame`.
     pub(crate) async fn end_frame(&self, frame: &Frame, action: EndAction) -> Result<()> {
         match action {
             EndAction::Abandon => Ok(()),
+            // A savepoint's RELEASE waits for the next message of the transaction (none at
+            // all when the frame sent nothing). It cannot fail on its own: a RELEASE fails
+            // only in a transaction that some statement failed, or on a lost connection, and
+            // either fails that next message and everything after it, up to the COMMIT.
+            EndAction::Keep if frame.depth > 0 => {
+                self.queue().release(frame.id, frame.depth);
+                Ok(())
+            }
             EndAction::Keep => {
-                let sql = match frame.depth {
-                    0 => "COMMIT".to_owned(),
-                    depth => format!("RELEASE sp_{depth}"),
+                let Some(sql) = self.queue().end("COMMIT") else {
+                    // Nothing was ever sent: no transaction was begun on the server.
+                    self.ended.store(true, Ordering::Release);
+                    return Ok(());
                 };
-                match self.exec(&sql).await {
+                match self.send(&sql).await {
                     Ok(()) => {
-                        if frame.depth == 0 {
-                            self.ended.store(true, Ordering::Release);
-                        }
+                        self.ended.store(true, Ordering::Release);
                         Ok(())
                     }
                     Err(err) => {
@@ -138,10 +201,17 @@ impl PgSession {
     /// the pool's reclaim, which rolls back or detaches it.
     async fn rollback(&self, frame: &Frame) {
         let sql = match frame.depth {
-            0 => "ROLLBACK".to_owned(),
-            depth => format!("ROLLBACK TO sp_{depth}; RELEASE sp_{depth}"),
+            0 => self.queue().end("ROLLBACK"),
+            depth => self.queue().rollback(frame.id, depth),
         };
-        match self.exec(&sql).await {
+        let Some(sql) = sql else {
+            // Nothing of the frame was sent: nothing to undo.
+            if frame.depth == 0 {
+                self.ended.store(true, Ordering::Release);
+            }
+            return;
+        };
+        match self.send(&sql).await {
             Ok(()) if frame.depth == 0 => self.ended.store(true, Ordering::Release),
             Ok(()) => {}
             Err(error) => {

@@ -38,14 +38,17 @@ impl PgSession {
     ) -> Result<u64> {
         let client = self.client()?;
         let text = checked(sql)?;
-        let statement = prepare(&client, sql, &text).await?;
-        let params = bound(sql, &statement, &values)?;
-        self.restricted(restrict, async {
-            crate::backend::sent(self.id, sql, false);
-            client
-                .execute(&statement, &params_of(&params))
-                .await
-                .map_err(|e| error(e, Some(sql)))
+        self.pipelined(&client, async {
+            let statement = self.prepare(&client, sql, &text).await?;
+            let params = bound(sql, &statement, &values)?;
+            self.restricted(restrict, async {
+                crate::backend::sent(self.id, sql, false);
+                client
+                    .execute(&statement, &params_of(&params))
+                    .await
+                    .map_err(|e| error(e, Some(sql)))
+            })
+            .await
         })
         .await
     }
@@ -60,15 +63,20 @@ impl PgSession {
     ) -> Result<Vec<Row>> {
         let client = self.client()?;
         let text = checked(sql)?;
-        let statement = prepare(&client, sql, &text).await?;
-        let params = bound(sql, &statement, &values)?;
-        let rows = self
-            .restricted(restrict, async {
-                crate::backend::sent(self.id, sql, false);
-                client
-                    .query(&statement, &params_of(&params))
-                    .await
-                    .map_err(|e| error(e, Some(sql)))
+        let (statement, rows) = self
+            .pipelined(&client, async {
+                let statement = self.prepare(&client, sql, &text).await?;
+                let params = bound(sql, &statement, &values)?;
+                let rows = self
+                    .restricted(restrict, async {
+                        crate::backend::sent(self.id, sql, false);
+                        client
+                            .query(&statement, &params_of(&params))
+                            .await
+                            .map_err(|e| error(e, Some(sql)))
+                    })
+                    .await?;
+                Ok((statement, rows))
             })
             .await?;
         let columns: Arc<[String]> = column_names(statement.columns()).into();
@@ -90,14 +98,36 @@ impl PgSession {
     pub(crate) async fn execute_batch(&self, sql: &str, restrict: bool) -> Result<()> {
         let client = self.client()?;
         checked(sql)?;
-        self.restricted(restrict, async {
-            crate::backend::sent(self.id, sql, false);
-            client
-                .batch_execute(sql)
-                .await
-                .map_err(|e| error(e, Some(sql)))
-        })
+        self.pipelined(
+            &client,
+            self.restricted(restrict, async {
+                crate::backend::sent(self.id, sql, false);
+                client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| error(e, Some(sql)))
+            }),
+        )
         .await
+    }
+
+    /// The prepared statement of `text` (the rewritten `sql`), from the connection's cache
+    /// or, at its first use on the connection, prepared by the server (a round trip).
+    async fn prepare(
+        &self,
+        client: &deadpool_postgres::Object,
+        sql: &str,
+        text: &str,
+    ) -> Result<tokio_postgres::Statement> {
+        let cached = client.statement_cache.size();
+        let statement = client
+            .prepare_cached(text)
+            .await
+            .map_err(|e| error(e, Some(sql)));
+        if client.statement_cache.size() != cached || statement.is_err() {
+            self.round_trips.add(1);
+        }
+        statement
     }
 
     /// Runs a user closure on the client inside a guard savepoint, and checks afterwards
@@ -180,17 +210,6 @@ fn checked(sql: &str) -> Result<std::borrow::Cow<'_, str>> {
         index: 0,
         source: Box::new(e),
     })
-}
-
-async fn prepare(
-    client: &deadpool_postgres::Object,
-    sql: &str,
-    text: &str,
-) -> Result<tokio_postgres::Statement> {
-    client
-        .prepare_cached(text)
-        .await
-        .map_err(|e| error(e, Some(sql)))
 }
 
 fn bound<'a>(
