@@ -320,10 +320,12 @@ async fn close_dropped_at_any_await_leaves_a_complete_file() {
         assert_eq!((rows, check.as_str()), (6, "ok"), "after {polls} polls"); // 5 + the child's
         drop(dir);
         if let Some(result) = finished {
+            // Every await point before this run's last has been a drop point. How many
+            // there were is up to the scheduler (the checkpoint thread's join and the
+            // closing of the connections run on blocking threads, whose handles may already
+            // be done when first polled), so it is not asserted: it once was, and a loaded
+            // CI machine saw close finish within 2 polls.
             result.unwrap();
-            // Every await point has been a drop point (the checkpoint thread's join and the
-            // closing of the connections each run on a blocking thread: two awaits at least).
-            assert!(polls >= 3, "close finished within {polls} polls");
             break;
         }
     }
