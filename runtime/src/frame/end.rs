@@ -86,13 +86,26 @@ impl FrameGuard {
                 }
             }
             Session::Sqlite(_) => ending.finish_now(own_turn, outcome),
-            // The end runs in a task of its own: once it has started, dropping this future
-            // cannot cut a RELEASE or COMMIT short, and the outcome is what the server did.
+            // An end that sends nothing now (a savepoint's RELEASE waits for the next message;
+            // a frame that sent nothing ends without SQL) is done here, as on SQLite. One that
+            // talks to the server runs in a task of its own: once it has started, dropping
+            // this future cannot cut a ROLLBACK TO or COMMIT short, and the outcome is what
+            // the server did.
             #[cfg(feature = "postgres")]
-            Session::Postgres(_) => match tokio::spawn(ending.finish(own_turn, outcome)).await {
-                Ok(done) => done,
-                Err(e) => (Err(Error::background("ending a frame", e)), None),
-            },
+            Session::Postgres(pg) => {
+                let (action, then) = ending.decide(outcome);
+                match pg.end_frame_locally(&ending.frame, action) {
+                    Some(result) => ending.complete(own_turn, outcome, result.and(then)),
+                    None => {
+                        match tokio::spawn(ending.finish_decided(own_turn, outcome, action, then))
+                            .await
+                        {
+                            Ok(done) => done,
+                            Err(e) => (Err(Error::background("ending a frame", e)), None),
+                        }
+                    }
+                }
+            }
         };
         if let Some((frame, started)) = traced {
             span.in_scope(|| traced_end(&frame, outcome, &result, started));
@@ -201,6 +214,17 @@ impl Ending {
         outcome: Outcome,
     ) -> (Result<()>, Option<AfterEnd>) {
         let (action, then) = self.decide(outcome);
+        self.finish_decided(own_turn, outcome, action, then).await
+    }
+
+    /// [`finish`](Self::finish) once [`decide`](Self::decide) has been asked.
+    async fn finish_decided(
+        self,
+        own_turn: OwnedMutexGuard<()>,
+        outcome: Outcome,
+        action: EndAction,
+        then: Result<()>,
+    ) -> (Result<()>, Option<AfterEnd>) {
         let result = match &self.frame.txn.session {
             Session::Sqlite(conn) => conn.lock().end_frame(&self.frame, action),
             #[cfg(feature = "postgres")]

@@ -107,7 +107,7 @@ impl Queue {
 
     /// Takes `frame`'s SAVEPOINT back when it is the last thing queued: nothing of the frame
     /// (or of a descendant) was sent, since every send takes the whole queue.
-    fn take_back_open(&mut self, frame: u64) -> bool {
+    pub(crate) fn take_back_open(&mut self, frame: u64) -> bool {
         if matches!(self.entries.last(), Some((Entry::Open { frame: f }, _)) if *f == frame) {
             self.entries.pop();
             return true;

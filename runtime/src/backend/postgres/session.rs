@@ -158,6 +158,23 @@ impl PgSession {
         self.queue().open(frame, sql);
     }
 
+    /// Ends `frame` without a round trip where that is all its end needs (its RELEASE is
+    /// queued; nothing of it was ever sent; the transaction was abandoned): `None` when the
+    /// end must talk to the server ([`end_frame`](Self::end_frame)).
+    pub(crate) fn end_frame_locally(&self, frame: &Frame, action: EndAction) -> Option<Result<()>> {
+        match action {
+            EndAction::Abandon => Some(Ok(())),
+            EndAction::Keep if frame.depth > 0 => {
+                self.queue().release(frame.id, frame.depth);
+                Some(Ok(()))
+            }
+            EndAction::Undo if frame.depth > 0 && self.queue().take_back_open(frame.id) => {
+                Some(Ok(()))
+            }
+            _ => None,
+        }
+    }
+
     /// Carries out what the frame machinery decided for the end of `frame`.
     pub(crate) async fn end_frame(&self, frame: &Frame, action: EndAction) -> Result<()> {
         match action {
