@@ -1,11 +1,15 @@
 //! PostgreSQL only (feature `postgres`, `DATABASE_URL`): what a transaction costs in round
 //! trips, read from `Database::stats().round_trips`. BEGIN, SAVEPOINT and RELEASE travel
 //! with the statements around them, so a nested call with one statement is one round trip,
-//! and a frame that ran nothing costs none (ARCHITECTURE.md §5). Without `DATABASE_URL`
-//! every test returns at once.
+//! and a frame that ran nothing costs none; a connection back from an answered COMMIT or
+//! ROLLBACK a moment ago is handed out again without the pool's check (ARCHITECTURE.md §5).
+//! Without `DATABASE_URL` every test returns at once.
 #![cfg(feature = "postgres")]
 
+use std::time::{Duration, Instant};
+
 use transactional::{current, transactional, Atomic, Database, Error, TaskGroup};
+use transactional_tests::postgres::PgTestDb;
 use transactional_tests::{insert, table, Kind, TestDb};
 
 async fn pg() -> Option<TestDb> {
@@ -105,6 +109,21 @@ async fn a_nested_call_is_one_round_trip_and_an_empty_frame_none() {
     test.assert_healthy().await;
 }
 
+/// Runs one outermost transaction; the round trips it cost, and whether it ended within
+/// 300 ms of `since` (the end of the transaction before it), which then becomes its own end.
+/// The pool skips its check only for a connection back within 500 ms: a slower machine does
+/// not get to assert the exact count.
+async fn counted<F, T>(db: &Database, since: &mut Instant, run: impl FnOnce() -> F) -> (u64, bool)
+where
+    F: std::future::Future<Output = Result<T, Error>>,
+{
+    let before = round_trips(db);
+    let _ = run().await;
+    let quick = since.elapsed() < Duration::from_millis(300);
+    *since = Instant::now();
+    (round_trips(db) - before, quick)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outermost_transaction_is_its_statements_and_its_commit() {
     let Some(test) = pg().await else { return };
@@ -115,32 +134,37 @@ async fn an_outermost_transaction_is_its_statements_and_its_commit() {
         .run(insert("warm"))
         .await
         .unwrap();
+    let mut since = Instant::now();
 
-    // The pool's check of the connection it hands out, the statement with BEGIN ahead of
-    // it, and the COMMIT.
-    let before = round_trips(&db);
-    Atomic::new()
-        .db(db.clone())
-        .run(insert("one"))
-        .await
-        .unwrap();
-    assert_eq!(round_trips(&db) - before, 3);
+    // The statement with BEGIN ahead of it, and the COMMIT (the connection came back from
+    // an answered COMMIT a moment ago: no check).
+    let (trips, quick) = counted(&db, &mut since, || {
+        Atomic::new().db(db.clone()).run(insert("one"))
+    })
+    .await;
+    if quick {
+        assert_eq!(trips, 2);
+    }
 
-    // Nothing sent: no BEGIN, no COMMIT; only the pool's check.
-    let before = round_trips(&db);
-    Atomic::new()
-        .db(db.clone())
-        .run(async { Ok::<_, Error>(()) })
-        .await
-        .unwrap();
-    assert_eq!(round_trips(&db) - before, 1);
-    let before = round_trips(&db);
-    let refused = Atomic::new()
-        .db(db.clone())
-        .run(async { Err::<(), _>(Error::Unsupported("nothing to undo".into())) })
-        .await;
-    assert!(refused.is_err());
-    assert_eq!(round_trips(&db) - before, 1);
+    // Nothing sent: no BEGIN, no COMMIT, no check.
+    let (trips, quick) = counted(&db, &mut since, || {
+        Atomic::new()
+            .db(db.clone())
+            .run(async { Ok::<_, Error>(()) })
+    })
+    .await;
+    if quick {
+        assert_eq!(trips, 0);
+    }
+    let (trips, quick) = counted(&db, &mut since, || {
+        Atomic::new()
+            .db(db.clone())
+            .run(async { Err::<(), _>(Error::Unsupported("nothing to undo".into())) })
+    })
+    .await;
+    if quick {
+        assert_eq!(trips, 0);
+    }
 
     // The transaction still runs on the server as one: a second connection does not see
     // the first statement before the COMMIT.
@@ -170,4 +194,71 @@ async fn an_outermost_transaction_is_its_statements_and_its_commit() {
         table([("warm", 1), ("one", 1), ("later", 1)])
     );
     test.assert_healthy().await;
+}
+
+/// A connection back from an answered COMMIT or ROLLBACK a moment ago skips the pool's
+/// check — also after a transaction dropped mid-flight, which the library rolls back itself
+/// — and one that sat idle past the window is checked. (One given back any other way, inside
+/// a transaction, is checked and refused: `pool.rs`'s own tests.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_is_checked_unless_it_just_came_back_from_an_answered_end() {
+    let Some(schema) = PgTestDb::new("round_trips_check").await else {
+        return;
+    };
+    let db = Database::postgres("round_trips_check")
+        .config(schema.config())
+        .pool_size(1)
+        .connect()
+        .await
+        .unwrap();
+    db.execute_batch("CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
+        .await
+        .unwrap();
+    Atomic::new()
+        .db(db.clone())
+        .run(insert("warm"))
+        .await
+        .unwrap();
+    let mut since = Instant::now();
+    let (trips, quick) = counted(&db, &mut since, || {
+        Atomic::new().db(db.clone()).run(insert("a"))
+    })
+    .await;
+    if quick {
+        assert_eq!(trips, 2, "back from a COMMIT: no check");
+    }
+
+    // Dropped after its statement, before its end: rolled back by the library (an answered
+    // ROLLBACK, from a cleanup task).
+    let (sent_tx, sent) = tokio::sync::oneshot::channel();
+    let abandoned = Atomic::new().db(db.clone()).run(async move {
+        insert("abandoned").await?;
+        let _ = sent_tx.send(());
+        std::future::pending::<()>().await;
+        Ok::<_, Error>(())
+    });
+    tokio::select! {
+        _ = abandoned => unreachable!("it never ends by itself"),
+        _ = sent => {}
+    }
+    since = Instant::now(); // its ROLLBACK comes after this
+    transactional_tests::postgres::assert_no_session_in_transaction(&schema).await;
+    let (trips, quick) = counted(&db, &mut since, || {
+        Atomic::new().db(db.clone()).run(insert("b"))
+    })
+    .await;
+    if quick {
+        assert_eq!(trips, 2, "back from the cleanup's ROLLBACK: no check");
+    }
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (trips, _) = counted(&db, &mut since, || {
+        Atomic::new().db(db.clone()).run(insert("c"))
+    })
+    .await;
+    assert_eq!(trips, 3, "idle past the window: checked");
+
+    let kv = transactional_tests::postgres::raw_kv(&schema);
+    assert_eq!(kv, table([("warm", 1), ("a", 1), ("b", 1), ("c", 1)]));
+    transactional_tests::postgres::assert_no_session_in_transaction(&schema).await;
 }

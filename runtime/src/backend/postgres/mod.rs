@@ -142,6 +142,7 @@ impl PgDb {
         let hold = PgHold {
             session: session.clone(),
             rollback_timeout: self.pool.rollback_timeout(),
+            clean_returns: self.pool.clean_returns().clone(),
             _holding: Holding {
                 holders: self.holders.clone(),
                 id: spec.id,

@@ -15,10 +15,12 @@
 //! transaction when the session ends.
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{
+    Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, StatementCache,
+};
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
 use super::errors::{PgError, PgErrorKind};
@@ -165,11 +167,49 @@ impl RoundTrips {
     }
 }
 
+/// How recently a connection must have come back from an answered COMMIT or ROLLBACK for the
+/// pool to hand it out again without asking the server about it (HikariCP's
+/// `aliveBypassWindowMs` is the same idea, and the same 500 ms).
+const CHECK_BYPASS: Duration = Duration::from_millis(500);
+
+/// The connections that came back from a transaction known to have ended: each is handed out
+/// again without the state check if it comes back within [`CHECK_BYPASS`].
+///
+/// A connection is known by its statement cache, which is its own for its whole life; the
+/// entry holds a `Weak` to it, so no other connection's cache can take that address while
+/// the entry exists. An entry is taken at the connection's next lease, so a connection that
+/// came back any other way (a transaction abandoned mid-flight, reclaimed by a ROLLBACK) has
+/// none, and is checked.
+#[derive(Clone, Default)]
+pub(crate) struct CleanReturns(Arc<std::sync::Mutex<Vec<(Weak<StatementCache>, Instant)>>>);
+
+impl CleanReturns {
+    /// `conn` goes back to the pool after an answered COMMIT or ROLLBACK.
+    pub(crate) fn returned(&self, conn: &Object) {
+        let mut entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|(cache, _)| cache.strong_count() > 0);
+        entries.push((Arc::downgrade(&conn.statement_cache), Instant::now()));
+    }
+
+    /// Takes `conn`'s entry: whether it came back clean within the bypass window.
+    fn take_recent(&self, conn: &deadpool_postgres::ClientWrapper) -> bool {
+        let mut entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = entries.iter().position(|(cache, _)| {
+            std::ptr::eq(cache.as_ptr(), Arc::as_ptr(&conn.statement_cache))
+        });
+        match mine {
+            Some(i) => entries.swap_remove(i).1.elapsed() < CHECK_BYPASS,
+            None => false,
+        }
+    }
+}
+
 /// A deadpool-postgres pool that hands out only idle, live connections, within bounded waits.
 #[derive(Clone)]
 pub(crate) struct PgPool {
     pool: Pool,
     round_trips: RoundTrips,
+    clean: CleanReturns,
     wait: Duration,
     connect_timeout: Duration,
     rollback_timeout: Duration,
@@ -201,6 +241,8 @@ impl PgPool {
         let check_timeout = settings.check_timeout;
         let round_trips = RoundTrips::default();
         let checks = round_trips.clone();
+        let clean = CleanReturns::default();
+        let recent = clean.clone();
         let mut builder = Pool::builder(manager);
         if let Some(on_connect) = settings.on_connect.clone() {
             builder = builder.post_create(Hook::async_fn(move |client, _| {
@@ -220,6 +262,12 @@ impl PgPool {
         let pool = builder
             .max_size(settings.max_size)
             .post_recycle(Hook::async_fn(move |client, _| {
+                // Just back from a transaction that ended with an answered COMMIT or
+                // ROLLBACK: idle, and alive a moment ago (a connection whose server session
+                // has ended since is most often seen closed by `Fast` recycling already).
+                if recent.take_recent(client) {
+                    return Box::pin(async { Ok(()) });
+                }
                 checks.add(1);
                 Box::pin(async move {
                     match crate::wait::within(check_timeout, connection_state(client)).await {
@@ -243,6 +291,7 @@ impl PgPool {
         Ok(Self {
             pool,
             round_trips,
+            clean,
             wait: settings.wait,
             connect_timeout: settings.connect_timeout,
             rollback_timeout: settings.rollback_timeout,
@@ -280,6 +329,11 @@ impl PgPool {
             deadpool_postgres::PoolError::Closed => PoolError::Closed,
             other => PoolError::Build(other.to_string()),
         })
+    }
+
+    /// Where connections that come back clean are noted.
+    pub(crate) fn clean_returns(&self) -> &CleanReturns {
+        &self.clean
     }
 
     /// The counter of round trips on this pool's connections.

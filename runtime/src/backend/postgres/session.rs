@@ -17,7 +17,7 @@ use std::time::Duration;
 use deadpool_postgres::Object;
 
 use super::errors::PgError;
-use super::pool::{reclaim_later, RoundTrips};
+use super::pool::{reclaim_later, CleanReturns, RoundTrips};
 use super::queue::Queue;
 use crate::backend::EndAction;
 use crate::error::{Error, Result};
@@ -246,6 +246,8 @@ impl PgSession {
 pub(crate) struct PgHold {
     pub(crate) session: Arc<PgSession>,
     pub(crate) rollback_timeout: Duration,
+    /// Where a connection that comes back after an answered COMMIT or ROLLBACK is noted.
+    pub(crate) clean_returns: CleanReturns,
     /// Unregisters the transaction from its database's list of holders.
     pub(crate) _holding: super::Holding,
 }
@@ -260,7 +262,10 @@ impl Drop for PgHold {
             .take();
         let Some(client) = taken else { return };
         match Arc::try_unwrap(client) {
-            Ok(object) if self.session.ended.load(Ordering::Acquire) => drop(object),
+            Ok(object) if self.session.ended.load(Ordering::Acquire) => {
+                self.clean_returns.returned(&object);
+                drop(object)
+            }
             Ok(object) => reclaim_later(object, self.rollback_timeout),
             // A statement future still holds the connection: impossible while turns are
             // kept, since the root's end waits for every frame. Should it happen, the pool's
