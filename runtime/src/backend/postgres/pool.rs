@@ -181,7 +181,10 @@ const CHECK_BYPASS: Duration = Duration::from_millis(500);
 /// came back any other way (a transaction abandoned mid-flight, reclaimed by a ROLLBACK) has
 /// none, and is checked.
 #[derive(Clone, Default)]
-pub(crate) struct CleanReturns(Arc<std::sync::Mutex<Vec<(Weak<StatementCache>, Instant)>>>);
+pub(crate) struct CleanReturns(Arc<std::sync::Mutex<Vec<CleanReturn>>>);
+
+/// A connection (by its statement cache) and when it came back.
+type CleanReturn = (Weak<StatementCache>, Instant);
 
 impl CleanReturns {
     /// `conn` goes back to the pool after an answered COMMIT or ROLLBACK.
