@@ -10,13 +10,15 @@
 //! ```text
 //! cargo run --release --example seed_demo                  # a temporary database file
 //! cargo run --release --example seed_demo -- --tasks 1000 --rounds 200 --db seed.db
+//! cargo run --release -p transactional-examples --features postgres --example seed_demo \
+//!     -- --db postgres://postgres@127.0.0.1:5432/test      # PostgreSQL: seed_demo/postgres.rs
 //! ```
 //!
 //! The README shows this program's output; a test below holds it to what a run prints.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,10 +35,22 @@ struct Args {
     /// Rounds, each one outer transaction.
     #[arg(long, default_value_t = 50)]
     rounds: usize,
-    /// SQLite file to use (created; emptied first; kept). Without it, a file in a new
-    /// temporary folder, deleted at exit.
+    /// SQLite file to use (created; emptied first; kept), or a `postgres://` URL (built with
+    /// `--features postgres`; the demo works in a schema of its own, dropped at exit).
+    /// Without it, a file in a new temporary folder, deleted at exit.
     #[arg(long)]
     db: Option<PathBuf>,
+}
+
+/// Part 1 and the setup on PostgreSQL; part 2 is [`ordered`], the same code as on SQLite.
+#[cfg(feature = "postgres")]
+#[path = "seed_demo/postgres.rs"]
+mod postgres;
+
+/// `--db` when it names a PostgreSQL server rather than an SQLite file.
+fn postgres_url(db: Option<&Path>) -> Option<&str> {
+    let db = db?.to_str()?;
+    (db.starts_with("postgres://") || db.starts_with("postgresql://")).then_some(db)
 }
 
 /// The nested transaction of each task: read a counter, then insert or update it.
@@ -156,11 +170,20 @@ impl Output {
 #[derive(Debug)]
 #[cfg_attr(not(test), allow(dead_code))] // `main` needs two fields, the tests all of them
 struct Summary {
-    naive: naive::Outcome,
+    naive: Naive,
     failed_rounds: usize,
     wrong_rows: usize,
     rows: usize,
     output: Output,
+}
+
+/// What part 1 saw, on the backend it ran on.
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))] // read by the tests only
+enum Naive {
+    Sqlite(naive::Outcome),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::Outcome),
 }
 
 #[tokio::main]
@@ -174,7 +197,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Runs both parts and prints them; the caller decides what counts as failure.
 async fn run(args: &Args) -> Result<Summary, Box<dyn std::error::Error>> {
-    // Kept until the end of `run`: dropping it deletes the temporary folder and its files.
+    match postgres_url(args.db.as_deref()) {
+        #[cfg(feature = "postgres")]
+        Some(url) => postgres::run(args, url).await,
+        #[cfg(not(feature = "postgres"))]
+        Some(_) => Err(
+            "`--db postgres://..` names a PostgreSQL server, and this seed_demo was built \
+             without PostgreSQL: build it with `--features postgres` (cargo run --release -p \
+             transactional-examples --features postgres --example seed_demo -- --db \
+             postgres://..)"
+                .into(),
+        ),
+        None => run_sqlite(args).await,
+    }
+}
+
+/// The demo on an SQLite file.
+async fn run_sqlite(args: &Args) -> Result<Summary, Box<dyn std::error::Error>> {
+    // Kept until the end of `run_sqlite`: dropping it deletes the temporary folder and its files.
     let mut temporary = None;
     let path = match &args.db {
         Some(path) => {
@@ -195,26 +235,7 @@ async fn run(args: &Args) -> Result<Summary, Box<dyn std::error::Error>> {
     let expected = expected_table(tasks, rounds);
     let mut out = Output::default();
 
-    out.text(format!(
-        "seed scenario: {rounds} rounds, each one outer transaction in which {tasks} concurrent tasks"
-    ));
-    out.text("each run one nested transaction (a savepoint): read the counter of its key, then");
-    out.text(format!(
-        "write it back plus one, or insert it at 1 if there is no row yet. The {tasks} tasks share"
-    ));
-    let per_key = tasks / expected.len().max(1);
-    out.text(if tasks % expected.len().max(1) == 0 {
-        format!(
-            "{} keys, so the right table after the run holds every key at {} ({per_key} tasks × {rounds} rounds).",
-            expected.len(),
-            per_key * rounds,
-        )
-    } else {
-        format!(
-            "{} keys, so the right table after the run holds each key at {rounds} × its number of tasks.",
-            expected.len()
-        )
-    });
+    intro(&mut out, tasks, rounds, &expected);
     out.text(match &args.db {
         Some(path) => format!("database: {} (kept)", path.display()),
         None => "database: a file in a temporary folder, deleted at exit (--db FILE keeps one)"
@@ -251,14 +272,7 @@ async fn run(args: &Args) -> Result<Summary, Box<dyn std::error::Error>> {
     out.text(
         "           inserted one; on the one shared connection the second insert meets the first",
     );
-    for (message, count) in &naive.other {
-        // Not seen in practice; printed so that nothing is hidden if it happens.
-        out.line(vec![
-            same("     "),
-            varies(format!("{count:>5}")),
-            same(format!(" with another error: {message}")),
-        ]);
-    }
+    other_errors(&mut out, &naive.other);
     out.line(vec![
         same("   "),
         varies(naive_wrong.to_string()),
@@ -273,29 +287,143 @@ async fn run(args: &Args) -> Result<Summary, Box<dyn std::error::Error>> {
     out.text("     one; and when a task's insert fails, above)");
     if let Some(trace) = &naive.first_failure {
         out.text("   how the first `no such savepoint` happened, as the tasks sent it:");
-        for line in trace {
-            out.line(vec![same("     "), varies(line.as_str())]);
-        }
+        trace_lines(&mut out, trace);
     }
 
     // Part 2.
     let db = Database::open(&path).await?;
+    let part2 = ordered(
+        &db,
+        "CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)",
+        tasks,
+        rounds,
+        &expected,
+        &mut out,
+    )
+    .await?;
+
+    // Summary: one column per part, every count labelled with what it counts.
+    let widths = [10, 12];
+    out.text("");
+    out.line(table_row(
+        "summary",
+        [("1. plain", false), ("2. ordered", false)],
+        widths,
+    ));
+    out.line(table_row(
+        "nested transactions run",
+        [(ops, false), (ops, false)],
+        widths,
+    ));
+    out.line(table_row(
+        "nested transactions failed",
+        [(naive.failures, true), (part2.failed_rounds * tasks, false)],
+        widths,
+    ));
+    out.line(table_row(
+        &format!("rows wrong or missing (of {})", expected.len()),
+        [(naive_wrong, true), (part2.wrong_rows, false)],
+        widths,
+    ));
+    out.line(table_row(
+        "time (ms)",
+        [(millis(naive_elapsed), true), (millis(part2.elapsed), true)],
+        widths,
+    ));
+    out.line(table_row(
+        "µs per nested transaction",
+        [
+            (micros_per(naive_elapsed, ops), true),
+            (micros_per(part2.elapsed, ops), true),
+        ],
+        widths,
+    ));
+    // Part 1 formats and records every statement for its trace, and commits through
+    // rusqlite's defaults: its time says how long the demo took, not what raw savepoints
+    // cost. The library against raw rusqlite is the benchmarks' job.
+    out.text("   (part 1 also records every statement for its trace: its time is no benchmark;");
+    out.text("   `bench-table` in benches/ compares the library with raw rusqlite)");
+    stats_lines(&mut out, &db);
+    drop(db);
+    Ok(Summary {
+        naive: Naive::Sqlite(naive),
+        failed_rounds: part2.failed_rounds,
+        wrong_rows: part2.wrong_rows,
+        rows: part2.table.len(),
+        output: out,
+    })
+}
+
+/// The lines that say what the scenario is and what the right table holds.
+fn intro(out: &mut Output, tasks: usize, rounds: usize, expected: &BTreeMap<String, i64>) {
+    out.text(format!(
+        "seed scenario: {rounds} rounds, each one outer transaction in which {tasks} concurrent tasks"
+    ));
+    out.text("each run one nested transaction (a savepoint): read the counter of its key, then");
+    out.text(format!(
+        "write it back plus one, or insert it at 1 if there is no row yet. The {tasks} tasks share"
+    ));
+    let per_key = tasks / expected.len().max(1);
+    out.text(if tasks.is_multiple_of(expected.len().max(1)) {
+        format!(
+            "{} keys, so the right table after the run holds every key at {} ({per_key} tasks × {rounds} rounds).",
+            expected.len(),
+            per_key * rounds,
+        )
+    } else {
+        format!(
+            "{} keys, so the right table after the run holds each key at {rounds} × its number of tasks.",
+            expected.len()
+        )
+    });
+}
+
+/// Errors of part 1 of no kind it explains: not seen in practice, printed so that nothing is
+/// hidden if it happens.
+fn other_errors(out: &mut Output, other: &BTreeMap<String, usize>) {
+    for (message, count) in other {
+        out.line(vec![
+            same("     "),
+            varies(format!("{count:>5}")),
+            same(format!(" with another error: {message}")),
+        ]);
+    }
+}
+
+fn trace_lines(out: &mut Output, trace: &[String]) {
+    for line in trace {
+        out.line(vec![same("     "), varies(line.as_str())]);
+    }
+}
+
+/// What part 2 measured.
+struct Ordered {
+    failed_rounds: usize,
+    wrong_rows: usize,
+    table: BTreeMap<String, i64>,
+    elapsed: Duration,
+}
+
+/// Part 2, the same on every backend: `kv` made afresh by `create`, then the rounds through
+/// `#[transactional]` + `TaskGroup`, and what they left.
+async fn ordered(
+    db: &Database,
+    create: &str,
+    tasks: usize,
+    rounds: usize,
+    expected: &BTreeMap<String, i64>,
+    out: &mut Output,
+) -> Result<Ordered, Error> {
+    let ddl = format!("DROP TABLE IF EXISTS kv; {create}");
     transactional::Atomic::new()
         .db(db.clone())
-        .run(async {
-            transactional::current()?
-                .execute_batch(
-                    "DROP TABLE IF EXISTS kv; \
-                     CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)",
-                )
-                .await
-        })
+        .run(async { transactional::current()?.execute_batch(&ddl).await })
         .await?;
     let bar = progress_bar(rounds, "2. ordered");
     let started = Instant::now();
     let mut failed_rounds = 0;
     for _ in 0..rounds {
-        if let Err(err) = round(&db, tasks).await {
+        if let Err(err) = round(db, tasks).await {
             failed_rounds += 1;
             bar.suspend(|| eprintln!("   round failed: {err}"));
         }
@@ -303,10 +431,11 @@ async fn run(args: &Args) -> Result<Summary, Box<dyn std::error::Error>> {
     }
     let elapsed = started.elapsed();
     bar.finish_and_clear();
-    let table = read_table(&db).await?;
-    let (wrong_rows, example) = compare(&expected, &table);
+    let table = read_table(db).await?;
+    let (wrong_rows, example) = compare(expected, &table);
     // A failed round rolls back whole: its tasks count as failed nested transactions.
     let failed_nested = failed_rounds * tasks;
+    let ops = tasks * rounds;
     out.text("");
     out.line(vec![
         same("2. #[transactional] + TaskGroup (ordered savepoints), "),
@@ -320,79 +449,38 @@ async fn run(args: &Args) -> Result<Summary, Box<dyn std::error::Error>> {
         "   {wrong_rows} of {} rows wrong or missing after the commit, e.g. {example}",
         expected.len()
     ));
+    Ok(Ordered {
+        failed_rounds,
+        wrong_rows,
+        table,
+        elapsed,
+    })
+}
 
-    // Summary: one column per part, every count labelled with what it counts.
-    let row = |label: &str, naive: String, naive_varies: bool, ordered: String, ordered_varies| {
-        vec![
-            same(format!("   {label:<34}")),
-            Part {
-                text: format!("{naive:>10}"),
-                varies: naive_varies,
-            },
-            Part {
-                text: format!("{ordered:>12}"),
-                varies: ordered_varies,
-            },
-        ]
-    };
-    out.text("");
-    out.text(format!(
-        "   {:<34}{:>10}{:>12}",
-        "summary", "1. plain", "2. ordered"
-    ));
-    out.line(row(
-        "nested transactions run",
-        ops.to_string(),
-        false,
-        ops.to_string(),
-        false,
-    ));
-    out.line(row(
-        "nested transactions failed",
-        naive.failures.to_string(),
-        true,
-        failed_nested.to_string(),
-        false,
-    ));
-    out.line(row(
-        &format!("rows wrong or missing (of {})", expected.len()),
-        naive_wrong.to_string(),
-        true,
-        wrong_rows.to_string(),
-        false,
-    ));
-    out.line(row(
-        "time (ms)",
-        millis(naive_elapsed),
-        true,
-        millis(elapsed),
-        true,
-    ));
-    out.line(row(
-        "µs per nested transaction",
-        format!("{:.2}", micros_per(naive_elapsed, ops)),
-        true,
-        format!("{:.2}", micros_per(elapsed, ops)),
-        true,
-    ));
-    // Part 1 formats and records every statement for its trace, and commits through
-    // rusqlite's defaults: its time says how long the demo took, not what raw savepoints
-    // cost. The library against raw rusqlite is the benchmarks' job.
-    out.text("   (part 1 also records every statement for its trace: its time is no benchmark;");
-    out.text("   `bench-table` in benches/ compares the library with raw rusqlite)");
+/// A line of the summary: its label, then one right-aligned cell per column, each marked as
+/// printed alike by every run or not.
+fn table_row<const N: usize>(
+    label: &str,
+    cells: [(impl std::fmt::Display, bool); N],
+    widths: [usize; N],
+) -> Vec<Part> {
+    let mut parts = vec![same(format!("   {label:<34}"))];
+    for ((cell, varying), width) in cells.into_iter().zip(widths) {
+        parts.push(Part {
+            text: format!("{cell:>width$}"),
+            varies: varying,
+        });
+    }
+    parts
+}
+
+/// The end of the output: part 2's database counters.
+fn stats_lines(out: &mut Output, db: &Database) {
     out.text("");
     out.text("   part 2's database counters (Database::stats):");
     for line in db.stats().to_string().lines() {
         out.line(vec![same("   "), varies(line)]);
     }
-    drop(db);
-    Ok(Summary {
-        naive,
-        failed_rounds,
-        wrong_rows,
-        rows: table.len(),
-        output: out,
-    })
 }
 
 fn millis(elapsed: Duration) -> String {
@@ -427,8 +515,9 @@ async fn read_table(db: &Database) -> Result<BTreeMap<String, i64>, Error> {
         .await
 }
 
-fn micros_per(elapsed: Duration, ops: usize) -> f64 {
-    elapsed.as_secs_f64() * 1e6 / ops.max(1) as f64
+/// Microseconds per nested transaction, as the summary shows them.
+fn micros_per(elapsed: Duration, ops: usize) -> String {
+    format!("{:.2}", elapsed.as_secs_f64() * 1e6 / ops.max(1) as f64)
 }
 
 /// The unordered way: every task opens its own savepoint on the one shared connection.
@@ -516,11 +605,14 @@ mod naive {
         Ok(())
     }
 
-    /// Finds the first `no such savepoint` and the four statements that caused it: task X
-    /// opened its savepoint, task T opened one after it, X released (taking T's with it),
-    /// and T's release failed.
-    fn explain_no_such_savepoint(log: &[String]) -> Option<Vec<String>> {
-        let failed_at = log.iter().position(|l| l.contains("no such savepoint"))?;
+    /// Finds the first release that failed with `error` (`no such savepoint`; PostgreSQL's
+    /// `does not exist`) and the four statements that caused it: task X opened its
+    /// savepoint, task T opened one after it, X released (taking T's with it), and T's
+    /// release failed.
+    pub fn explain_lost_savepoint(log: &[String], error: &str) -> Option<Vec<String>> {
+        let failed_at = log
+            .iter()
+            .position(|l| l.contains(": RELEASE") && l.contains(error))?;
         let failed_task = task_of(&log[failed_at]);
         let opened_at = log[..failed_at]
             .iter()
@@ -589,7 +681,8 @@ mod naive {
             }
             drop(c);
             if first_failure.is_none() {
-                first_failure = explain_no_such_savepoint(&log.lock().expect("log"));
+                first_failure =
+                    explain_lost_savepoint(&log.lock().expect("log"), "no such savepoint");
             }
             bar.inc(1);
         }
@@ -636,13 +729,85 @@ mod tests {
         assert_eq!(summary.rows, 8);
         assert!(db.exists(), "--db keeps the file");
         // Part 1 is racy by nature: only its bookkeeping is checked.
-        let naive = &summary.naive;
+        #[allow(irrefutable_let_patterns)] // without the `postgres` feature
+        let Naive::Sqlite(naive) = &summary.naive
+        else {
+            panic!("--db FILE runs on SQLite: {summary:?}")
+        };
         assert!(naive.failures <= 16 * 5, "{summary:?}");
         assert_eq!(
             naive.no_such_savepoint + naive.unique + naive.other.values().sum::<usize>(),
             naive.failures
         );
         assert!(naive.table.len() <= 8);
+    }
+
+    /// The demo end to end on PostgreSQL with small numbers, in a schema of its own that it
+    /// drops at the end, when `DATABASE_URL` names a server (skipped without it).
+    #[cfg(feature = "postgres")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn small_run_on_postgres_is_exact() {
+        let Ok(url) = std::env::var("DATABASE_URL") else {
+            eprintln!("DATABASE_URL is not set: the seed demo on PostgreSQL is skipped");
+            return;
+        };
+        let args = Args::try_parse_from([
+            "seed_demo",
+            "--tasks",
+            "16",
+            "--rounds",
+            "5",
+            "--db",
+            url.as_str(),
+        ])
+        .expect("arguments");
+        let summary = run(&args).await.expect("the demo runs on PostgreSQL");
+        assert_eq!(summary.failed_rounds, 0, "{summary:?}");
+        assert_eq!(summary.wrong_rows, 0, "{summary:?}");
+        assert_eq!(summary.rows, 8);
+        let Naive::Postgres(naive) = &summary.naive else {
+            panic!("--db postgres://.. runs on PostgreSQL: {summary:?}")
+        };
+        // Part 1 is racy, but one task's RELEASE taking a later sibling's savepoint with it
+        // happens in every round that interleaves at all.
+        let per_task = &naive.per_task;
+        assert!(
+            per_task.failures > 0,
+            "part 1 showed no failure: {summary:?}"
+        );
+        for variant in [&naive.per_task, &naive.shared] {
+            assert!(variant.failures <= 16 * 5, "{summary:?}");
+            assert_eq!(
+                variant.does_not_exist
+                    + variant.aborted
+                    + variant.unique
+                    + variant.other.values().sum::<usize>(),
+                variant.failures,
+                "{summary:?}"
+            );
+            assert!(variant.rolled_back_rounds <= 5, "{summary:?}");
+            assert_eq!(variant.table.len(), 8, "every key is there from the start");
+        }
+        assert!(
+            !postgres::schema_exists(&url)
+                .await
+                .expect("ask for the schema"),
+            "the demo drops its schema"
+        );
+    }
+
+    /// Without the feature, a PostgreSQL URL is refused with the way to build it in.
+    #[cfg(not(feature = "postgres"))]
+    #[tokio::test]
+    async fn postgres_url_without_the_feature_says_how_to_build() {
+        let args = Args::try_parse_from([
+            "seed_demo",
+            "--db",
+            "postgres://postgres@127.0.0.1:5432/test",
+        ])
+        .expect("arguments");
+        let err = run(&args).await.expect_err("no PostgreSQL in this build");
+        assert!(err.to_string().contains("--features postgres"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,8 @@
-//! A small bank over HTTP: accounts and transfers on SQLite, every handler `#[transactional]`.
+//! A small bank over HTTP: accounts and transfers on SQLite or PostgreSQL (feature
+//! `postgres`), every handler one transaction. The handlers and the statements are the same
+//! on both, the schema aside ([`Backend`]); on PostgreSQL, where transactions run in
+//! parallel, the requests that write are `SERIALIZABLE` and re-run when they lose a conflict
+//! (see `api.rs`).
 //!
 //! | request | answer |
 //! |---|---|
@@ -46,6 +50,8 @@ mod api;
 mod body;
 mod domain;
 mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,12 +76,15 @@ use transactional::Database;
 
 pub use api::{
     BatchItemResult, BatchRequest, BatchResponse, DebugView, MetricsView, NewAccount,
-    TransferRequest, MAX_AMOUNT, MAX_BATCH,
+    TransferRequest, MAX_AMOUNT, MAX_BATCH, POSTGRES_POOL_SIZE,
 };
 pub use domain::{
-    migrate, Account, Audit, BankError, MigrateError, Transfer, MAX_BALANCE, MAX_TOTAL_MONEY,
+    is_postgres_url, migrate, Account, Audit, Backend, BankError, MigrateError, Transfer,
+    MAX_BALANCE, MAX_TOTAL_MONEY,
 };
 pub use error::{ErrorBody, ErrorDetail};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresBank, PostgresSetupError};
 
 /// How long [`serve`] lets requests in flight run after the shutdown signal before dropping
 /// them (which rolls their transactions back).
@@ -121,6 +130,8 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct App {
     pub(crate) db: Database,
+    /// What `db` runs on, which picks the options of the write transactions (`api.rs`).
+    pub(crate) backend: domain::Backend,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -140,6 +151,7 @@ pub fn router(db: Database) -> Router {
 /// [`router`] with the body deadline of `limits`.
 pub fn router_with(db: Database, limits: &Limits) -> Router {
     let app = App {
+        backend: domain::Backend::of(&db),
         db,
         metrics: Arc::default(),
     };

@@ -23,11 +23,16 @@ pub struct ErrorDetail {
 
 /// A handler's failure. Returning it from a `#[transactional]` handler rolls the request's
 /// transaction back, so a request answered with an error has written nothing.
+///
+/// When the database failed, the error it gave is the `source()`: that is how
+/// `#[transactional(retries = ..)]` tells a transient failure (a lost serialization conflict,
+/// a deadlock), which it runs again, from any other.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    source: Option<transactional::Error>,
 }
 
 impl ApiError {
@@ -36,7 +41,26 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            source: None,
         }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|err| err as _)
     }
 }
 
@@ -63,12 +87,24 @@ impl From<BankError> for ApiError {
         let (status, code) = classify(&err);
         if status.is_server_error() {
             // The details stay in the log; the client learns only that it was not its fault.
-            tracing::error!(error = %err, "request failed in the database");
-            return ApiError::new(
+            match &err {
+                // A lost conflict on PostgreSQL is routine: the transaction is run again
+                // (`retries`), and only a request that runs out of attempts fails, which the
+                // request's own log line reports.
+                BankError::Db(db) if db.is_transient() => {
+                    tracing::debug!(error = %err, "transient failure in the database");
+                }
+                _ => tracing::error!(error = %err, "request failed in the database"),
+            }
+            let mut api = ApiError::new(
                 status,
                 code,
                 "the request could not be completed; it changed nothing",
             );
+            if let BankError::Db(err) = err {
+                api.source = Some(err);
+            }
+            return api;
         }
         ApiError::new(status, code, err.to_string())
     }

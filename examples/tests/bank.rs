@@ -1,6 +1,13 @@
 //! The bank example over real HTTP on 127.0.0.1: a concurrent load of valid and invalid
 //! requests where every response is checked, the invariant and the database's integrity at
 //! the end, and a graceful shutdown with requests in flight.
+//!
+//! The load test runs on SQLite, and on PostgreSQL too when the crate is built with
+//! `--features postgres` and `DATABASE_URL` names a server
+//! (`DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p
+//! transactional-examples --features postgres --test bank`), in a schema of its own that is
+//! dropped at the end. The other tests are about the SQLite server and the HTTP edge, which
+//! do not depend on the engine.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -31,13 +38,57 @@ struct Server {
     base: String,
     addr: SocketAddr,
     db: Database,
-    path: PathBuf,
+    store: Store,
     shutdown: Option<oneshot::Sender<()>>,
     handle: JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
+}
+
+/// Where a server keeps its data.
+enum Store {
+    /// A file in a temporary folder, deleted with it.
+    Sqlite {
+        path: PathBuf,
+        dir: tempfile::TempDir,
+    },
+    /// A schema of its own on a PostgreSQL server, dropped by [`Server::stop_and_read`].
+    #[cfg(feature = "postgres")]
+    Postgres {
+        url: String,
+        bank: bank::PostgresBank,
+    },
+}
+
+/// What a load test runs the server on.
+enum Backend {
+    Sqlite,
+    /// The server `DATABASE_URL` names, in a new schema.
+    #[cfg(feature = "postgres")]
+    Postgres {
+        url: String,
+        schema: String,
+    },
 }
 
 impl Server {
+    async fn start_on(backend: &Backend) -> Server {
+        match backend {
+            Backend::Sqlite => Server::start().await,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres { url, schema } => {
+                let bank = bank::PostgresBank::connect(url, schema, bank::POSTGRES_POOL_SIZE)
+                    .await
+                    .expect("connect to DATABASE_URL");
+                assert!(bank.created(), "schema {schema} is new");
+                let db = bank.db().clone();
+                let store = Store::Postgres {
+                    url: url.clone(),
+                    bank,
+                };
+                Server::serve(db, store, bank::Limits::default()).await
+            }
+        }
+    }
+
     async fn start() -> Server {
         Server::start_with_grace(bank::SHUTDOWN_GRACE).await
     }
@@ -54,6 +105,10 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("bank.db");
         let db = Database::open(&path).await.expect("open the database");
+        Server::serve(db, Store::Sqlite { path, dir }, limits).await
+    }
+
+    async fn serve(db: Database, store: Store, limits: bank::Limits) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let (shutdown, signal) = oneshot::channel::<()>();
@@ -65,10 +120,9 @@ impl Server {
             base: format!("http://{addr}"),
             addr,
             db,
-            path,
+            store,
             shutdown: Some(shutdown),
             handle,
-            _dir: dir,
         }
     }
 
@@ -79,15 +133,80 @@ impl Server {
         }
     }
 
-    /// Signals shutdown and waits until `serve` has returned.
-    async fn stop(mut self) -> (PathBuf, tempfile::TempDir) {
+    /// Signals shutdown and waits until `serve` has returned; a SQLite server's file.
+    async fn stop(self) -> (PathBuf, tempfile::TempDir) {
+        match self.stop_serving().await {
+            Store::Sqlite { path, dir } => (path, dir),
+            #[cfg(feature = "postgres")]
+            Store::Postgres { .. } => unreachable!("`stop` is for SQLite servers"),
+        }
+    }
+
+    async fn stop_serving(mut self) -> Store {
         self.signal_shutdown();
         self.handle
             .await
             .expect("the server task")
             .expect("serve returns Ok after a graceful shutdown");
-        (self.path, self._dir)
+        self.store
     }
+
+    /// Stops the server, and reads what its database holds with a connection of its own:
+    /// the transfers by id, and the sum of the balances. A SQLite file must pass
+    /// `PRAGMA integrity_check`; a PostgreSQL schema is dropped afterwards.
+    async fn stop_and_read(self) -> (Vec<Transfer>, i64) {
+        match self.stop_serving().await {
+            Store::Sqlite { path, dir: _dir } => {
+                let (integrity, transfers, total) = check_file(&path);
+                assert_eq!(integrity, "ok");
+                (transfers, total)
+            }
+            #[cfg(feature = "postgres")]
+            Store::Postgres { url, bank } => {
+                let stored = read_schema(&url, bank.schema()).await;
+                bank.close(false).await.expect("drop the schema");
+                stored
+            }
+        }
+    }
+}
+
+/// `check_file` on PostgreSQL: the transfers and the sum of the balances in `schema`, read
+/// through a pool of its own.
+#[cfg(feature = "postgres")]
+async fn read_schema(url: &str, schema: &str) -> (Vec<Transfer>, i64) {
+    let db = Database::postgres(url)
+        .pool_size(1)
+        .connect()
+        .await
+        .expect("connect");
+    let transfers = format!("SELECT id, from_id, to_id, amount FROM {schema}.transfer ORDER BY id");
+    let total = format!("SELECT sum(balance) FROM {schema}.account");
+    let stored = transactional::Atomic::new()
+        .db(db.clone())
+        .read_only(true)
+        .run(async move {
+            let tx = transactional::current()?;
+            let transfers = tx
+                .query(&transfers, ())
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Transfer {
+                        id: r.get(0)?,
+                        from: r.get(1)?,
+                        to: r.get(2)?,
+                        amount: r.get(3)?,
+                    })
+                })
+                .collect::<transactional::Result<Vec<_>>>()?;
+            let total: i64 = tx.query_row(&total, ()).await?.get(0)?;
+            Ok::<_, transactional::Error>((transfers, total))
+        })
+        .await
+        .expect("read the schema");
+    db.close().await.expect("close");
+    stored
 }
 
 fn client() -> Client {
@@ -437,7 +556,67 @@ fn check_file(path: &Path) -> (String, Vec<Transfer>, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_load_keeps_the_money_and_answers_every_request() {
-    let server = Server::start().await;
+    concurrent_load(Backend::Sqlite).await;
+}
+
+/// [`concurrent_load`] on the PostgreSQL server `DATABASE_URL` names, in a schema of its own
+/// (`bank_test_<pid>_<time>`), which is dropped at the end however the test ends.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_load_keeps_the_money_and_answers_every_request_on_postgres() {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!(
+            "skipped: DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)"
+        );
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .subsec_nanos();
+    let schema = format!("bank_test_{}_{nanos}", std::process::id());
+    let backend = Backend::Postgres {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    // In a task of its own, so that a failure still lets the schema be dropped below.
+    let outcome = tokio::spawn(concurrent_load(backend)).await;
+    let db = Database::postgres(&url)
+        .pool_size(1)
+        .connect()
+        .await
+        .expect("connect");
+    db.execute_batch(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+        .expect("drop the test's schema");
+    db.close().await.expect("close");
+    if let Err(failed) = outcome {
+        std::panic::resume_unwind(failed.into_panic());
+    }
+}
+
+/// Without the feature there is no PostgreSQL run; say so rather than pass in silence.
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn concurrent_load_keeps_the_money_and_answers_every_request_on_postgres() {
+    eprintln!(
+        "skipped: built without `--features postgres` (DATABASE_URL is {})",
+        match std::env::var("DATABASE_URL") {
+            Ok(_) => "set, and unused",
+            Err(_) => "not set",
+        }
+    );
+}
+
+/// 1,280 requests from 32 clients, every response checked, then the invariant, every
+/// balance, and the stored transfers against what the clients were told.
+async fn concurrent_load(backend: Backend) {
+    let server = Server::start_on(&backend).await;
+    let engine = match backend {
+        Backend::Sqlite => "SQLite",
+        #[cfg(feature = "postgres")]
+        Backend::Postgres { .. } => "PostgreSQL",
+    };
     let base = server.base.clone();
     let setup = client();
     let mut ids = Vec::new();
@@ -458,6 +637,7 @@ async fn concurrent_load_keeps_the_money_and_answers_every_request() {
         tally.merge(client.await.expect("a client panicked"));
     }
     let elapsed = started.elapsed();
+    let retries = server.db.stats().retries;
 
     let requests: usize = tally.statuses.values().sum();
     let count = |range: std::ops::Range<u16>| -> usize {
@@ -470,9 +650,10 @@ async fn concurrent_load_keeps_the_money_and_answers_every_request() {
     };
     let (ok, client_errors, server_errors) = (count(200..300), count(400..500), count(500..600));
     println!(
-        "bank load: {requests} requests from {CLIENTS} concurrent clients in {:.0} ms \
+        "bank load on {engine}: {requests} requests from {CLIENTS} concurrent clients in {:.0} ms \
          ({:.0} requests/s): {ok} 2xx, {client_errors} 4xx, {server_errors} 5xx; \
-         {} transfers committed, {} batch items rolled back alone; by status {:?}",
+         {} transfers committed, {} batch items rolled back alone, {retries} transactions \
+         re-run after a conflict; by status {:?}",
         elapsed.as_secs_f64() * 1e3,
         requests as f64 / elapsed.as_secs_f64(),
         tally.committed.len(),
@@ -533,10 +714,9 @@ async fn concurrent_load_keeps_the_money_and_answers_every_request() {
         "the counters are served: {debug:?}"
     );
 
-    // After shutdown, the file holds exactly the acknowledged transfers, and is intact.
-    let (path, _dir) = server.stop().await;
-    let (integrity, transfers, total) = check_file(&path);
-    assert_eq!(integrity, "ok");
+    // After shutdown, the database holds exactly the acknowledged transfers (and a SQLite
+    // file is intact).
+    let (transfers, total) = server.stop_and_read().await;
     let mut acknowledged = tally.committed;
     acknowledged.sort_by_key(|t| t.id);
     assert_eq!(transfers, acknowledged);
