@@ -74,3 +74,34 @@ pub async fn assert_no_session_in_transaction(pg: &PgTestDb) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The PostgreSQL kind of [`crate::TestDb`] for a PostgreSQL-only test; `None` (with a note)
+/// when `DATABASE_URL` is not set.
+pub async fn only() -> Option<crate::TestDb> {
+    if !crate::postgres_configured() {
+        eprintln!("DATABASE_URL is not set: PostgreSQL-only test skipped");
+        return None;
+    }
+    Some(crate::TestDb::new(crate::Kind::Postgres).await)
+}
+
+/// A schema of its own for `test` and a database on it whose pool has one connection, so
+/// that each transaction gets the connection the one before it gave back; with the fixture's
+/// `kv` table. `None` when `DATABASE_URL` is not set.
+pub async fn one_connection(
+    test: &str,
+    configure: impl FnOnce(transactional::PostgresBuilder) -> transactional::PostgresBuilder,
+) -> Option<(PgTestDb, transactional::Database)> {
+    let schema = PgTestDb::new(test).await?;
+    let builder = transactional::Database::postgres(test)
+        .config(schema.config())
+        .pool_size(1);
+    let db = configure(builder)
+        .connect()
+        .await
+        .expect("connect to PostgreSQL");
+    db.execute_batch("CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
+        .await
+        .expect("create kv");
+    Some((schema, db))
+}

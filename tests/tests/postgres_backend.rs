@@ -10,14 +10,10 @@ use std::time::{Duration, Instant};
 
 use transactional::{current, Atomic, Database, Error, Isolation, Propagation};
 use transactional_tests::postgres::PgTestDb;
-use transactional_tests::{insert, table, Kind, TestDb};
+use transactional_tests::{insert, table, TestDb};
 
 async fn pg() -> Option<TestDb> {
-    if !transactional_tests::postgres_configured() {
-        eprintln!("DATABASE_URL is not set: PostgreSQL-only test skipped");
-        return None;
-    }
-    Some(TestDb::new(Kind::Postgres).await)
+    transactional_tests::postgres::only().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,15 +15,11 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use transactional::{current, transactional, Atomic, Database, Error};
-use transactional_tests::postgres::{assert_no_session_in_transaction, raw_kv, PgTestDb};
-use transactional_tests::{bounded, insert, table, Kind, TestDb};
+use transactional_tests::postgres::{assert_no_session_in_transaction, one_connection, raw_kv};
+use transactional_tests::{bounded, insert, table, TestDb};
 
 async fn pg() -> Option<TestDb> {
-    if !transactional_tests::postgres_configured() {
-        eprintln!("DATABASE_URL is not set: PostgreSQL-only test skipped");
-        return None;
-    }
-    Some(TestDb::new(Kind::Postgres).await)
+    transactional_tests::postgres::only().await
 }
 
 /// Writes a row, then runs a statement the server cancels after 50 ms.
@@ -195,19 +191,13 @@ async fn polled_then_dropped(db: &Database, round: usize, polls: usize) -> bool 
 /// all of its rows or none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_dropped_at_any_await_never_leaves_the_next_lease_inside_it() {
-    let Some(schema) = PgTestDb::new("faults_dropped_at_any_await").await else {
+    let Some((schema, db)) = one_connection("faults_dropped_at_any_await", |b| {
+        b.pool_wait(Duration::from_secs(10))
+    })
+    .await
+    else {
         return;
     };
-    let db = Database::postgres("faults_dropped_at_any_await")
-        .config(schema.config())
-        .pool_size(1)
-        .pool_wait(Duration::from_secs(10))
-        .connect()
-        .await
-        .unwrap();
-    db.execute_batch("CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
-        .await
-        .unwrap();
     for polls in 0.. {
         let round = polls;
         let finished = bounded(

@@ -9,15 +9,11 @@
 use std::time::{Duration, Instant};
 
 use transactional::{current, transactional, Atomic, Database, Error, TaskGroup};
-use transactional_tests::postgres::PgTestDb;
-use transactional_tests::{insert, table, Kind, TestDb};
+use transactional_tests::postgres::one_connection;
+use transactional_tests::{insert, table, TestDb};
 
 async fn pg() -> Option<TestDb> {
-    if !transactional_tests::postgres_configured() {
-        eprintln!("DATABASE_URL is not set: PostgreSQL-only test skipped");
-        return None;
-    }
-    Some(TestDb::new(Kind::Postgres).await)
+    transactional_tests::postgres::only().await
 }
 
 fn round_trips(db: &Database) -> u64 {
@@ -202,18 +198,9 @@ async fn an_outermost_transaction_is_its_statements_and_its_commit() {
 /// a transaction, is checked and refused: `pool.rs`'s own tests.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_is_checked_unless_it_just_came_back_from_an_answered_end() {
-    let Some(schema) = PgTestDb::new("round_trips_check").await else {
+    let Some((schema, db)) = one_connection("round_trips_check", |b| b).await else {
         return;
     };
-    let db = Database::postgres("round_trips_check")
-        .config(schema.config())
-        .pool_size(1)
-        .connect()
-        .await
-        .unwrap();
-    db.execute_batch("CREATE TABLE kv(key TEXT PRIMARY KEY, val INTEGER NOT NULL)")
-        .await
-        .unwrap();
     Atomic::new()
         .db(db.clone())
         .run(insert("warm"))
