@@ -94,18 +94,33 @@ async fn w3(db: &Database, first: u64, n: u64) -> Result<Duration, Error> {
 /// W2-pg on the library: `txs` outermost transactions from `tasks` concurrent tasks. Returns
 /// the wall time per transaction and the number that failed (with the first error).
 async fn w2_ours(db: &Database, txs: u64, tasks: u64) -> (Duration, u64, Option<String>) {
+    let db = db.clone();
+    w2_from_tasks(txs, tasks, move |key, val| {
+        let db = db.clone();
+        async move { upsert_tx(&db, key, val).await.map_err(|e| e.to_string()) }
+    })
+    .await
+}
+
+/// `txs` one-upsert transactions (`tx(key, val)`) from `tasks` concurrent tasks: the wall time
+/// per transaction and the number that failed (with the first error).
+async fn w2_from_tasks<T, F>(txs: u64, tasks: u64, tx: T) -> (Duration, u64, Option<String>)
+where
+    T: Fn(String, i64) -> F + Clone + Send + 'static,
+    F: std::future::Future<Output = Result<(), String>> + Send,
+{
     let first = fresh_keys(txs);
     let start = Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|t| {
-            let db = db.clone();
+            let tx = tx.clone();
             tokio::spawn(async move {
                 let (mut failed, mut error) = (0, None);
                 let mut i = t;
                 while i < txs {
-                    if let Err(e) = upsert_tx(&db, key(first + i), i as i64).await {
+                    if let Err(e) = tx(key(first + i), i as i64).await {
                         failed += 1;
-                        error.get_or_insert_with(|| e.to_string());
+                        error.get_or_insert(e);
                     }
                     i += tasks;
                 }
@@ -229,34 +244,16 @@ async fn raw_upsert_tx(pool: &Pool, key: &str, val: i64) -> Result<(), BoxError>
 
 /// W2-pg's floor: as [`w2_ours`] on a raw pool.
 async fn w2_raw(pool: &Pool, txs: u64, tasks: u64) -> (Duration, u64, Option<String>) {
-    let first = fresh_keys(txs);
-    let start = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                let (mut failed, mut error) = (0, None);
-                let mut i = t;
-                while i < txs {
-                    if let Err(e) = raw_upsert_tx(&pool, &key(first + i), i as i64).await {
-                        failed += 1;
-                        error.get_or_insert_with(|| e.to_string());
-                    }
-                    i += tasks;
-                }
-                (failed, error)
-            })
-        })
-        .collect();
-    let (mut failed, mut error) = (0, None);
-    for h in handles {
-        let (f, e) = h.await.expect("join");
-        failed += f;
-        if error.is_none() {
-            error = e;
+    let pool = pool.clone();
+    w2_from_tasks(txs, tasks, move |key, val| {
+        let pool = pool.clone();
+        async move {
+            raw_upsert_tx(&pool, &key, val)
+                .await
+                .map_err(|e| e.to_string())
         }
-    }
-    (start.elapsed() / txs as u32, failed, error)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
